@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine (Python 3.11). Every step is idempotent.
+#   ./run.sh demo      set up, then stream the d01 demo call through the whole pipeline
+#   ./run.sh test      set up, then run the whole test suite
+#   ./run.sh setup     only set up (virtualenv, dependencies, speech model)
+#   ./run.sh bench     set up, then run the benchmarks (prints numbers; minutes)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+VENV=.venv
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # Reinstall only when the dependency list changed (pip itself is idempotent, just slow).
+  local stamp="$VENV/.ferryman-deps" want
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e '.[dev,base-model]'
+    echo "$want" > "$stamp"
+  fi
+  "$VENV/bin/ferryman" model install
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo)  setup; shift; exec "$VENV/bin/ferryman" demo "$@" ;;
+  test)  setup; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+  bench) setup; shift; exec "$VENV/bin/python" benchmarks/asr_streaming.py "$@" ;;
+  *) echo "usage: $0 demo|test|setup|bench [args...]" >&2; exit 2 ;;
+esac

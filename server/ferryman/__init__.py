@@ -1,0 +1,1 @@
+"""Ferryman (摆渡): a real-time call copilot for Mandarin collection calls."""

@@ -1,0 +1,1 @@
+"""Delivery: per-call event streams in Redis and their subscribers."""

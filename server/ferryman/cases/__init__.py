@@ -1,0 +1,1 @@
+"""Cases (what is known before the call) and their Redis store."""

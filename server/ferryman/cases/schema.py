@@ -1,0 +1,85 @@
+"""The case an agent works: what Ferryman knows before the call (validated, stored in Redis).
+
+Modelled on the ``case`` objects of the corpus. Unknown extra fields are kept (a team's CRM
+export may carry more), but every field Ferryman uses is typed and checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+
+class Customer(_Model):
+    name: str = Field(min_length=1, max_length=64)
+    gender: Literal["M", "F"] | None = None
+    age: int | None = Field(None, ge=16, le=120)
+
+
+class Debt(_Model):
+    """Amounts in yuan."""
+
+    total: float = Field(ge=0)
+    principal: float = Field(ge=0)
+    interest: float = Field(0, ge=0)
+    late_fee: float = Field(0, ge=0)
+    overlimit_fee: float = Field(0, ge=0)
+    min_payment: float = Field(ge=0)
+    overdue_days: int = Field(0, ge=0)
+    statement_day: int | None = Field(None, ge=1, le=31)
+    due_day: int | None = Field(None, ge=1, le=31)
+
+    @field_validator("principal", "min_payment")
+    @classmethod
+    def _not_above_total(cls, value: float, info) -> float:
+        total = info.data.get("total")
+        if total is not None and value > total:
+            raise ValueError(f"{info.field_name} ({value:g}) exceeds total ({total:g})")
+        return value
+
+
+class Card(_Model):
+    status: str = Field(min_length=1, description="e.g. active, suspended, frozen, closed")
+    restore_condition: str | None = None
+
+
+class Plan(_Model):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(min_length=1)
+    condition: str = ""
+    benefit: str = ""
+
+
+class Case(_Model):
+    case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
+    customer: Customer
+    debt: Debt
+    card: Card
+    notes: list[str] = []
+    sensitive_topics: list[str] = []
+    complaint_risk: Literal["low", "medium", "high"] = "low"
+    plans: list[Plan] = []
+
+    @field_validator("plans")
+    @classmethod
+    def _unique_plan_ids(cls, plans: list[Plan]) -> list[Plan]:
+        ids = [p.id for p in plans]
+        if len(ids) != len(set(ids)):
+            raise ValueError("plan ids must be unique")
+        return plans
+
+
+def case_from_json(data: dict) -> Case:
+    """A case object, or any object with a top-level ``case`` (the corpus call files)."""
+    return Case.model_validate(data["case"] if isinstance(data.get("case"), dict) else data)
+
+
+def load_case_file(path: Path) -> Case:
+    return case_from_json(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,233 @@
+"""``ferryman`` command line: serve | demo | replay | cases import | model install/check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ferryman.settings import Settings, get_settings
+
+log = logging.getLogger("ferryman")
+
+
+class UsageError(Exception):
+    pass
+
+
+# -- serve / demo --------------------------------------------------------------------------
+def _uvicorn_server(settings: Settings):
+    import uvicorn
+
+    from ferryman.web.app import create_app
+
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level="info", ws_max_size=settings.max_frame_bytes * 2)
+    return uvicorn.Server(config)
+
+
+def cmd_serve(args, settings: Settings) -> None:
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    _uvicorn_server(settings).run()
+
+
+async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: bool, lead_in_s: float) -> None:
+    from ferryman.cases.schema import load_case_file
+    from ferryman.client import follow_call, put_case, stream_audio
+
+    audio = call_json.with_suffix(".flac")
+    if not audio.is_file():
+        raise UsageError(f"demo audio {audio} not found (set FERRYMAN_DEMO_CALL to a corpus call .json)")
+    server = _uvicorn_server(settings)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises the start-up error (model, redis, port)
+            raise UsageError("the server stopped during start-up")
+        await asyncio.sleep(0.1)
+    base = f"ws://{settings.host}:{settings.port}"
+    case = load_case_file(call_json)
+    await put_case(base, case)
+    call_id = f"demo-{call_json.stem}-{time.strftime('%H%M%S')}"
+    page = f"http://{settings.host}:{settings.port}/ui/call.html?call={call_id}"
+    print(f"\n  Ferryman demo: call {call_id} (case {case.case_id})\n"
+          f"  live transcript: {page}\n  all calls:       http://{settings.host}:{settings.port}/ui/\n",
+          flush=True)
+    await asyncio.sleep(lead_in_s)  # time to open the page before the first word
+
+    def show(event) -> None:
+        if event.type == "transcript" and event.final:
+            who = "坐席" if event.channel == "agent" else "客户"
+            print(f"  [{event.t:6.1f}s] {who}: {event.text}", flush=True)
+
+    follower = asyncio.create_task(follow_call(base, call_id, show))
+    result = await stream_audio(base, call_id, case.case_id, audio, speed, agent_id="demo-agent")
+    await follower
+    print(f"\n  call finished: {result.get('finals')} finals. Page: {page}", flush=True)
+    if exit_after:
+        server.should_exit = True
+    else:
+        print("  serving until Ctrl-C", flush=True)
+    await serving
+
+
+def cmd_demo(args, settings: Settings) -> None:
+    asyncio.run(_demo(settings, Path(args.call or settings.demo_call), args.speed, args.exit, args.lead_in))
+
+
+# -- replay ----------------------------------------------------------------------------------
+async def _replay(args, settings: Settings) -> None:
+    from ferryman.cases.schema import load_case_file
+    from ferryman.replay import JsonlSink, replay_audio, replay_transcript
+
+    case_file = args.case or args.transcript
+    if case_file is None:
+        raise UsageError("--case is required with AUDIO")
+    case = load_case_file(Path(case_file))
+    if args.transcript:
+        sink = JsonlSink(args.out)
+        try:
+            await replay_transcript(Path(args.transcript), case, sink, args.speed)
+        finally:
+            sink.close()
+        return
+    if args.server:
+        await _replay_via_server(args, case)
+        return
+    from ferryman.asr import build_runtime
+
+    asr = await asyncio.to_thread(build_runtime, settings)
+    sink = JsonlSink(args.out)
+    try:
+        await replay_audio(Path(args.audio), case, sink, asr, args.speed, args.call_id)
+    finally:
+        sink.close()
+        asr.scheduler.shutdown()
+
+
+async def _replay_via_server(args, case) -> None:
+    from ferryman.client import follow_call, put_case, stream_audio
+    from ferryman.replay import JsonlSink
+
+    base = args.server.rstrip("/")
+    call_id = args.call_id or f"{Path(args.audio).stem}-{int(time.time() * 1000)}"
+    await put_case(base, case)
+    sink = JsonlSink(args.out)
+    try:
+        follower = asyncio.create_task(follow_call(base, call_id, sink.publish))
+        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.speed)
+        await follower
+    finally:
+        sink.close()
+
+
+def cmd_replay(args, settings: Settings) -> None:
+    if bool(args.audio) == bool(args.transcript):
+        raise UsageError("give either AUDIO or --transcript CALL.json")
+    asyncio.run(_replay(args, settings))
+
+
+# -- cases / model ---------------------------------------------------------------------------
+async def _import_cases(files: list[str], settings: Settings) -> None:
+    from ferryman.cases.schema import case_from_json
+    from ferryman.cases.store import CaseStore
+    from ferryman.infra.redis import open_redis
+
+    cases = []
+    for name in files:
+        try:
+            cases.append(case_from_json(json.loads(Path(name).read_text(encoding="utf-8"))))
+        except (OSError, json.JSONDecodeError, ValidationError) as exc:
+            raise UsageError(f"{name}: {exc}") from exc
+    async with open_redis(settings) as redis:
+        store = CaseStore(redis)
+        for case in cases:
+            await store.put(case)
+            print(f"imported case {case.case_id} ({case.customer.name})")
+
+
+def cmd_cases(args, settings: Settings) -> None:
+    asyncio.run(_import_cases(args.files, settings))
+
+
+def cmd_model(args, settings: Settings) -> None:
+    from ferryman.asr.model import check_model_dir, install_model
+
+    target = Path(args.dir) if args.dir else settings.model_dir
+    if args.action == "install":
+        print(f"speech model ready at {install_model(target)}")
+    else:
+        check_model_dir(target)
+        print(f"speech model at {target} is complete")
+
+
+# -- entry -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferryman", description="Ferryman (摆渡) real-time call copilot")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="serve, and stream a corpus call through the whole pipeline")
+    demo.add_argument("--call", help="corpus call .json (default: FERRYMAN_DEMO_CALL, d01)")
+    demo.add_argument("--speed", type=float, default=1.0)
+    demo.add_argument("--lead-in", type=float, default=3.0, help="seconds before the audio starts")
+    demo.add_argument("--exit", action="store_true", help="stop the server when the call ends")
+    demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser("replay", help="run a recorded call through the pipeline -> JSONL events")
+    replay.add_argument("audio", nargs="?", help="stereo audio (channel 0 agent, 1 customer)")
+    replay.add_argument("--case", help="case JSON (or a corpus call JSON with a 'case')")
+    replay.add_argument("--out", required=True, help="events JSONL to write")
+    replay.add_argument("--speed", type=float, default=0.0, help="0 = as fast as compute allows")
+    replay.add_argument("--server", help="ws://host:port of a running server to stream through")
+    replay.add_argument("--transcript", help="corpus call JSON: feed its reference turns, no ASR")
+    replay.add_argument("--call-id")
+    replay.set_defaults(func=cmd_replay)
+
+    cases = sub.add_parser("cases", help="manage cases in Redis")
+    cases_sub = cases.add_subparsers(dest="action", required=True)
+    imp = cases_sub.add_parser("import", help="import case JSON files (or corpus call files)")
+    imp.add_argument("files", nargs="+")
+    imp.set_defaults(func=cmd_cases)
+
+    model = sub.add_parser("model", help="the speech model")
+    model.add_argument("action", choices=["install", "check"])
+    model.add_argument("--dir", help="target directory (default: FERRYMAN_MODEL_DIR)")
+    model.set_defaults(func=cmd_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ferryman.asr.model import ModelError
+    from ferryman.infra.redis import RedisUnavailable
+    from ferryman.ingest.sources import AudioFileError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args, get_settings())
+    except (UsageError, ModelError, RedisUnavailable, AudioFileError, ValidationError) as exc:
+        print(f"ferryman: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

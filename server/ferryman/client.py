@@ -1,0 +1,87 @@
+"""A client of a running Ferryman server: upload a case, stream a call, follow its events.
+
+Used by ``ferryman replay --server`` and ``ferryman demo``; it speaks exactly the protocol a
+telephony gateway would (see ``ferryman.ingest.protocol``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import websockets
+
+from ferryman.bus.streams import TERMINAL_STATES
+from ferryman.cases.schema import Case
+from ferryman.events import CallEvent, Event, parse_event
+from ferryman.ingest.audio import ASR_RATE, encode_pcm16, interleave
+from ferryman.ingest.sources import read_stereo, stereo_blocks
+
+FRAME_S = 0.1
+
+
+def http_base(ws_url: str) -> str:
+    return ws_url.rstrip("/").replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+
+
+def _put_case_blocking(base: str, case: Case) -> None:
+    request = urllib.request.Request(f"{http_base(base)}/api/cases/{case.case_id}", method="PUT",
+                                     data=case.model_dump_json().encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=10).read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"the server refused case {case.case_id}: {exc.code} {exc.read().decode()}") from exc
+
+
+async def put_case(base: str, case: Case) -> None:
+    await asyncio.to_thread(_put_case_blocking, base, case)
+
+
+async def follow_call(base: str, call_id: str, on_event: Callable[[Event], Awaitable[None] | None],
+                      retries: int = 20) -> None:
+    """Every event of the call until it ends; reconnects with the last id after a drop."""
+    last, failures = "0-0", 0
+    while True:
+        try:
+            async with websockets.connect(f"{base}/ws/calls/{call_id}?after={last}", max_size=None) as ws:
+                failures = 0
+                async for message in ws:
+                    event = parse_event(message)
+                    last = event.id or last
+                    result = on_event(event)
+                    if asyncio.iscoroutine(result):
+                        await result
+                    if isinstance(event, CallEvent) and event.state in TERMINAL_STATES:
+                        return
+        except (OSError, websockets.ConnectionClosedError) as exc:
+            failures += 1
+            if failures > retries:
+                raise RuntimeError(f"lost the event stream of call {call_id}: {exc}") from exc
+            await asyncio.sleep(min(0.2 * failures, 2.0))
+
+
+async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, speed: float = 1.0,
+                       agent_id: str = "replay") -> dict:
+    """Send a stereo file through the ingest socket (pcm_s16le, 16 kHz, 2 channels)."""
+    agent, customer = read_stereo(audio)
+    async with websockets.connect(f"{base}/ws/ingest/{call_id}", max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "case_id": case_id, "agent_id": agent_id,
+                                  "sample_rate": ASR_RATE, "encoding": "pcm_s16le", "channels": 2}))
+        started = json.loads(await ws.recv())
+        if started.get("type") != "started":
+            raise RuntimeError(f"server did not start the call: {started}")
+        loop = asyncio.get_running_loop()
+        t0, fed = loop.time(), 0.0
+        for block in stereo_blocks(agent, customer, FRAME_S):
+            await ws.send(encode_pcm16(interleave(block.agent, block.customer)))
+            fed += block.seconds
+            if speed > 0:
+                await asyncio.sleep(max(0.0, t0 + fed / speed - loop.time()))
+        await ws.send(json.dumps({"type": "stop"}))
+        return json.loads(await ws.recv())
+

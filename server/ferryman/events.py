@@ -1,0 +1,60 @@
+"""The events a call produces, and their one JSON codec.
+
+The same objects are written to the replay JSONL, stored in the call's Redis stream and sent
+on the websockets. ``t`` is the second of call time at which the event was emitted (audio
+time in an offline replay, wall time since the call started on a live call).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Channel = Literal["agent", "customer"]
+CHANNELS: tuple[Channel, Channel] = ("agent", "customer")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    call_id: str = ""
+    t: float = 0.0
+    id: str | None = Field(None, description="the Redis stream id, set on delivery")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+class TranscriptEvent(_Event):
+    """A partial (provisional) or final hypothesis for one utterance of one channel."""
+
+    type: Literal["transcript"] = "transcript"
+    channel: Channel
+    final: bool
+    utterance: int = Field(description="per-channel utterance number; partials and the final share it")
+    start: float
+    end: float
+    text: str
+    stable: str | None = Field(None, description="partials: the prefix two hypotheses agree on")
+
+
+class CallEvent(_Event):
+    """Lifecycle of a call: started, ended (stop received) or dropped (socket lost)."""
+
+    type: Literal["call"] = "call"
+    state: Literal["started", "ended", "dropped"]
+    case_id: str | None = None
+    agent_id: str | None = None
+    detail: str | None = None
+
+
+Event = Annotated[Union[TranscriptEvent, CallEvent], Field(discriminator="type")]
+_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: str | bytes | dict) -> Event:
+    if isinstance(data, (str, bytes)):
+        data = json.loads(data)
+    return _event_adapter.validate_python(data)

@@ -1,0 +1,1 @@
+"""Audio and transcripts in: websocket protocol, decoding, offline sources."""

@@ -1,0 +1,101 @@
+"""The ingest websocket protocol: messages, validation and close codes (no I/O here).
+
+    client -> server   text   {"type": "start", "case_id", "agent_id", "sample_rate",
+                               "encoding", "channels", ["channel"]}
+    server -> client   text   {"type": "started", "call_id", "channels": [...]}
+    client -> server   binary audio frames (interleaved L=agent / R=customer when channels=2)
+    client -> server   text   {"type": "stop"}
+    server -> client   text   {"type": "stopped", "call_id", "finals": n}, then close 1000
+"""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ferryman.events import Channel
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    INTERNAL_ERROR = 1011
+    FRAME_TOO_LARGE = 1009
+    BAD_MESSAGE = 4400        # unparsable or invalid control message, malformed audio frame
+    CASE_NOT_FOUND = 4404
+    CHANNEL_BUSY = 4409       # the channel of this call is already being streamed
+    OUT_OF_ORDER = 4412       # audio before start, a second start, ...
+    UNSUPPORTED_AUDIO = 4415  # sample rate / encoding / channel layout not supported
+    START_TIMEOUT = 4408
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: CloseCode, reason: str):
+        super().__init__(reason)
+        self.code = code
+        # websocket close reasons are limited to 123 bytes of UTF-8
+        self.reason = reason.encode()[:123].decode(errors="ignore")
+
+
+SUPPORTED_RATES = (8000, 16000)
+SUPPORTED_ENCODINGS = ("pcm_s16le", "mulaw")
+
+
+class StartMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["start"]
+    case_id: str = Field(min_length=1, max_length=128)
+    agent_id: str = Field(min_length=1, max_length=128)
+    sample_rate: int
+    encoding: str = "pcm_s16le"
+    channels: int = 2
+    channel: Channel | None = Field(None, description="required when channels == 1")
+
+    @model_validator(mode="after")
+    def _mono_names_its_channel(self) -> "StartMessage":
+        if self.channels == 1 and self.channel is None:
+            raise ValueError("channel ('agent' or 'customer') is required when channels is 1")
+        if self.channels == 2 and self.channel is not None:
+            raise ValueError("channel must be omitted when channels is 2 (L=agent, R=customer)")
+        return self
+
+    @property
+    def channel_names(self) -> list[Channel]:
+        return ["agent", "customer"] if self.channels == 2 else [self.channel]  # type: ignore[list-item]
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "message"
+    return f"{field}: {err['msg']}"
+
+
+def parse_control(text: str) -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"control message is not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, "control message must be a JSON object with a 'type'")
+    return data
+
+
+def parse_start(data: dict) -> StartMessage:
+    if data["type"] != "start":
+        raise ProtocolError(CloseCode.OUT_OF_ORDER, f"expected 'start' first, got '{data['type']}'")
+    try:
+        start = StartMessage.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"bad start message: {_first_error(exc)}") from exc
+    if start.sample_rate not in SUPPORTED_RATES:
+        raise ProtocolError(CloseCode.UNSUPPORTED_AUDIO,
+                            f"sample_rate {start.sample_rate} not supported (use 8000 or 16000)")
+    if start.encoding not in SUPPORTED_ENCODINGS:
+        raise ProtocolError(CloseCode.UNSUPPORTED_AUDIO,
+                            f"encoding '{start.encoding}' not supported (use pcm_s16le or mulaw)")
+    if start.channels not in (1, 2):
+        raise ProtocolError(CloseCode.UNSUPPORTED_AUDIO, f"channels {start.channels} not supported (1 or 2)")
+    return start

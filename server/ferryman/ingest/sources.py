@@ -1,0 +1,59 @@
+"""Offline sources for replay: a stereo audio file, or a corpus call's reference turns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ferryman.events import CHANNELS, TranscriptEvent
+from ferryman.ingest.audio import ASR_RATE
+
+
+class AudioFileError(ValueError):
+    pass
+
+
+def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Any file PyAV reads -> (agent, customer) float32 at 16 kHz (channel 0, channel 1)."""
+    from faster_whisper.audio import decode_audio
+
+    if not Path(path).is_file():
+        raise AudioFileError(f"no such audio file: {path}")
+    try:
+        channels = decode_audio(str(path), sampling_rate=ASR_RATE, split_stereo=True)
+    except Exception as exc:  # PyAV raises many types; the message is what matters
+        raise AudioFileError(f"cannot decode {path} as stereo audio: {exc}") from exc
+    return channels[0], channels[1]
+
+
+@dataclass(frozen=True)
+class StereoBlock:
+    agent: np.ndarray
+    customer: np.ndarray
+    seconds: float
+
+
+def stereo_blocks(agent: np.ndarray, customer: np.ndarray, block_s: float = 0.1) -> Iterator[StereoBlock]:
+    step = int(block_s * ASR_RATE)
+    for i in range(0, max(len(agent), len(customer)), step):
+        a, c = agent[i:i + step], customer[i:i + step]
+        n = max(len(a), len(c))
+        yield StereoBlock(np.pad(a, (0, n - len(a))), np.pad(c, (0, n - len(c))), n / ASR_RATE)
+
+
+def reference_finals(call_path: Path) -> list[TranscriptEvent]:
+    """Each turn of a corpus call as the final an ideal ASR would emit at the turn's end."""
+    call = json.loads(Path(call_path).read_text(encoding="utf-8"))
+    speaker = {"A": CHANNELS[0], "C": CHANNELS[1]}
+    counters = {ch: 0 for ch in CHANNELS}
+    events = []
+    for turn in sorted(call["turns"], key=lambda t: t["end"]):
+        channel = speaker[turn["spk"]]
+        events.append(TranscriptEvent(channel=channel, final=True, utterance=counters[channel],
+                                      start=turn["start"], end=turn["end"], text=turn["text"]))
+        counters[channel] += 1
+    return events

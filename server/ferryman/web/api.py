@@ -1,0 +1,46 @@
+"""REST: cases and calls."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+
+from ferryman.cases.schema import Case
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/health")
+async def health(request: Request) -> dict:
+    await request.app.state.redis.ping()
+    return {"ok": True}
+
+
+@router.get("/cases/{case_id}", response_model=Case)
+async def get_case(case_id: str, request: Request) -> Case:
+    case = await request.app.state.cases.get(case_id)
+    if case is None:
+        raise HTTPException(404, f"case {case_id} not found")
+    return case
+
+
+@router.put("/cases/{case_id}", response_model=Case)
+async def put_case(case_id: str, case: Case, request: Request) -> Case:
+    if case.case_id != case_id:
+        raise HTTPException(422, [{"loc": ["body", "case_id"], "type": "value_error",
+                                   "msg": f"case_id '{case.case_id}' does not match the URL ('{case_id}')"}])
+    await request.app.state.cases.put(case)
+    return case
+
+
+@router.get("/calls")
+async def live_calls(request: Request) -> list[dict]:
+    bus = request.app.state.bus
+    return [{"call_id": call_id, **await bus.call_info(call_id)} for call_id in await bus.live_calls()]
+
+
+@router.get("/calls/{call_id}")
+async def call_info(call_id: str, request: Request) -> dict:
+    info = await request.app.state.bus.call_info(call_id)
+    if not info:
+        raise HTTPException(404, f"call {call_id} not found")
+    return {"call_id": call_id, **info}

@@ -1,0 +1,70 @@
+"""The FastAPI application: REST, websockets, the static panels; Redis and the model in lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from ferryman.bus.streams import EventBus
+from ferryman.cases.store import CaseStore
+from ferryman.infra.redis import EmbeddedRedis, async_client
+from ferryman.settings import PROJECT_ROOT, Settings, get_settings
+from ferryman.web.api import router as api_router
+from ferryman.web.calls_ws import calls_socket
+from ferryman.web.ingest_ws import ingest_socket
+from ferryman.web.live import LiveCalls
+
+log = logging.getLogger(__name__)
+CLIENT_DIR = PROJECT_ROOT / "client_web"
+
+
+def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
+    """``asr``: an already loaded AsrRuntime to share (tests); else the model loads at start."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state = app.state
+        embedded = None
+        url = settings.redis_url
+        if not url:
+            embedded = EmbeddedRedis(settings.data_dir, settings.redis_server_bin)
+            await asyncio.to_thread(embedded.start)
+            url = embedded.url
+        state.embedded_redis = embedded
+        state.redis = async_client(url)
+        state.cases = CaseStore(state.redis)
+        state.bus = EventBus(state.redis, settings.events_maxlen)
+        if asr is None:
+            from ferryman.asr import build_runtime
+
+            state.asr = await asyncio.to_thread(build_runtime, settings)
+        else:
+            state.asr = asr
+        state.calls = LiveCalls(state.bus, state.asr, settings.data_dir / "spill", settings.reconnect_grace_s)
+        log.info("ferryman ready on http://%s:%d (redis %s)", settings.host, settings.port, url)
+        try:
+            yield
+        finally:
+            await state.calls.close_all()
+            await state.redis.aclose()
+            if embedded:
+                await asyncio.to_thread(embedded.stop)
+
+    app = FastAPI(title="Ferryman", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(api_router)
+    app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
+    app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
+    app.mount("/ui", StaticFiles(directory=CLIENT_DIR, html=True), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    return app

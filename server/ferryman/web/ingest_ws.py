@@ -1,0 +1,113 @@
+"""``/ws/ingest/{call_id}``: call audio in. The protocol is in ``ferryman.ingest.protocol``.
+
+Any protocol error closes this socket with a specific code and reason; audio already received
+is still finalised and the call ends cleanly (or goes on, fed by its other socket). Nothing
+here can take down the server or another call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from ferryman.events import Channel
+from ferryman.ingest.audio import ChannelResampler, FrameError, split_frame
+from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start
+
+log = logging.getLogger(__name__)
+
+
+class _Dropped(Exception):
+    """The client went away without a stop message."""
+
+
+async def _receive(ws: WebSocket) -> dict:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise _Dropped(f"socket closed by client ({message.get('code', 1005)})")
+    return message
+
+
+async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
+    try:
+        message = await asyncio.wait_for(_receive(ws), timeout_s)
+    except asyncio.TimeoutError:
+        raise ProtocolError(CloseCode.START_TIMEOUT, f"no start message within {timeout_s:g} s") from None
+    if message.get("bytes") is not None:
+        raise ProtocolError(CloseCode.OUT_OF_ORDER, "audio before the start message")
+    return parse_start(parse_control(message.get("text") or ""))
+
+
+class _AudioIn:
+    """Binary frames of one socket -> per-channel 16 kHz samples into the pipeline."""
+
+    def __init__(self, start: StartMessage, pipeline, max_frame_bytes: int):
+        self.start, self.pipeline, self.max_frame_bytes = start, pipeline, max_frame_bytes
+        self.resamplers = {ch: ChannelResampler(start.sample_rate) for ch in start.channel_names}
+
+    def feed(self, payload: bytes) -> None:
+        if len(payload) > self.max_frame_bytes:
+            raise ProtocolError(CloseCode.FRAME_TOO_LARGE,
+                                f"audio frame of {len(payload)} bytes exceeds {self.max_frame_bytes}")
+        try:
+            channels = split_frame(payload, self.start.encoding, self.start.channels)  # type: ignore[arg-type]
+        except FrameError as exc:
+            raise ProtocolError(CloseCode.BAD_MESSAGE, f"malformed audio frame: {exc}") from exc
+        for name, samples in zip(self.start.channel_names, channels):
+            self.pipeline.push_audio(name, self.resamplers[name](samples))
+
+
+async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
+    """Receive frames until the stop message."""
+    while True:
+        message = await _receive(ws)
+        if message.get("bytes") is not None:
+            audio.feed(message["bytes"])
+            continue
+        control = parse_control(message.get("text") or "")
+        if control["type"] == "stop":
+            return
+        if control["type"] == "start":
+            raise ProtocolError(CloseCode.OUT_OF_ORDER, "a second start message on the same socket")
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"unknown message type '{control['type']}'")
+
+
+async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
+    if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:
+        try:
+            await ws.close(code=code, reason=reason)
+        except (RuntimeError, WebSocketDisconnect):
+            pass
+
+
+async def ingest_socket(ws: WebSocket, call_id: str) -> None:
+    app = ws.app.state
+    await ws.accept()
+    channels: list[Channel] = []
+    try:
+        start = await _receive_start(ws, app.settings.start_timeout_s)
+        case = await app.cases.get(start.case_id)
+        if case is None:
+            raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"case {start.case_id} not found; import it first")
+        pipeline = await app.calls.attach(call_id, start, case)
+        channels = start.channel_names
+        await ws.send_json({"type": "started", "call_id": call_id, "channels": channels})
+        await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes))
+    except ProtocolError as exc:
+        log.info("ingest %s: closing %d: %s", call_id, exc.code, exc.reason)
+        await _close(ws, exc.code, exc.reason)
+        await app.calls.detach(call_id, channels, dropped=False, detail=exc.reason)
+    except (_Dropped, WebSocketDisconnect) as exc:
+        log.info("ingest %s: %s", call_id, exc)
+        await app.calls.detach(call_id, channels, dropped=True, detail=str(exc) or "socket dropped")
+    except Exception:
+        log.exception("ingest %s failed", call_id)
+        await _close(ws, CloseCode.INTERNAL_ERROR, "internal error")
+        await app.calls.detach(call_id, channels, dropped=False, detail="internal error")
+    else:
+        await app.calls.detach(call_id, channels, dropped=False)
+        await ws.send_json({"type": "stopped", "call_id": call_id, "finals": pipeline.final_count})
+        await _close(ws, CloseCode.NORMAL, "stopped")

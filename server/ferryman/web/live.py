@@ -1,0 +1,102 @@
+"""The calls this server is transcribing now, and which ingest socket feeds which channel.
+
+A call is fed by one stereo socket or by two mono sockets (agent, customer). It ends when its
+last socket is gone; after a drop it waits ``reconnect_grace_s`` for the socket to come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from ferryman.bus.streams import TERMINAL_STATES, BusSink, EventBus
+from ferryman.cases.schema import Case
+from ferryman.events import Channel
+from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
+from ferryman.pipeline import AsrRuntime, CallPipeline, WallClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveCall:
+    pipeline: CallPipeline
+    sink: BusSink
+    channels: set[Channel] = field(default_factory=set)
+    dropped: bool = False
+    ending: asyncio.Task | None = None
+
+
+class LiveCalls:
+    def __init__(self, bus: EventBus, asr: AsrRuntime, spill_dir, reconnect_grace_s: float = 5.0,
+                 processors_for=None):
+        self._bus, self._asr, self._spill_dir = bus, asr, spill_dir
+        self._grace = reconnect_grace_s
+        self._processors_for = processors_for or (lambda case: [])
+        self._calls: dict[str, LiveCall] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, call_id: str) -> LiveCall | None:
+        return self._calls.get(call_id)
+
+    async def attach(self, call_id: str, start: StartMessage, case: Case) -> CallPipeline:
+        """Claim the start message's channels of ``call_id``, creating the call if new."""
+        async with self._lock:
+            call = self._calls.get(call_id) or await self._create(call_id, start, case)
+            if call.pipeline.case and call.pipeline.case.case_id != start.case_id:
+                raise ProtocolError(CloseCode.CHANNEL_BUSY,
+                                    f"call {call_id} is already running for case {call.pipeline.case.case_id}")
+            busy = call.channels.intersection(start.channel_names)
+            if busy:
+                raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
+                                                            f"{call_id} is already being streamed")
+            if call.ending:
+                call.ending.cancel()   # the dropped socket came back in time
+                call.ending, call.dropped = None, False
+            for channel in start.channel_names:
+                call.pipeline.open_channel(channel, offset_s=call.pipeline.clock.now())
+            call.channels.update(start.channel_names)
+            return call.pipeline
+
+    async def _create(self, call_id: str, start: StartMessage, case: Case) -> LiveCall:
+        info = await self._bus.call_info(call_id)
+        if info.get("state") in TERMINAL_STATES:
+            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has already ended; use a new call id")
+        sink = BusSink(self._bus, self._spill_dir)
+        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, self._processors_for(case),
+                                agent_id=start.agent_id)
+        call = self._calls[call_id] = LiveCall(pipeline, sink)
+        await pipeline.start()
+        return call
+
+    async def detach(self, call_id: str, channels: list[Channel], dropped: bool, detail: str | None = None) -> None:
+        """A socket is done: finalise its channels; end the call when no socket is left."""
+        call = self._calls.get(call_id)
+        if call is None or not channels:
+            return
+        await asyncio.gather(*(call.pipeline.close_channel(ch) for ch in channels))
+        call.channels.difference_update(channels)
+        call.dropped = call.dropped or dropped
+        if call.channels:
+            return
+        if dropped:
+            call.ending = asyncio.create_task(self._end_after_grace(call_id, detail))
+        else:
+            await self._end(call_id, "dropped" if call.dropped else "ended", detail)
+
+    async def _end_after_grace(self, call_id: str, detail: str | None) -> None:
+        await asyncio.sleep(self._grace)
+        await self._end(call_id, "dropped", detail)
+
+    async def _end(self, call_id: str, state: str, detail: str | None) -> None:
+        call = self._calls.pop(call_id, None)
+        if call is None:
+            return
+        await call.pipeline.finish(state, detail)
+        await call.sink.close()
+        log.info("call %s %s (%d finals)", call_id, state, call.pipeline.final_count)
+
+    async def close_all(self) -> None:
+        for call_id in list(self._calls):
+            await self._end(call_id, "dropped", "server shutting down")

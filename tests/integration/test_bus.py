@@ -1,0 +1,66 @@
+"""The event stream survives a Redis restart: nothing is lost, nothing reordered."""
+
+import asyncio
+
+import pytest
+
+from ferryman.bus.streams import BusSink, EventBus
+from ferryman.events import CallEvent, TranscriptEvent
+from ferryman.infra.redis import EmbeddedRedis, async_client
+
+pytestmark = pytest.mark.integration
+
+
+def final(i: int) -> TranscriptEvent:
+    return TranscriptEvent(call_id="restart-1", channel="customer", final=True, utterance=i,
+                           start=float(i), end=i + 0.5, text=f"第{i}句", t=i + 0.6)
+
+
+def test_events_published_while_redis_restarts_all_arrive_in_order(tmp_path):
+    redis_server = EmbeddedRedis(tmp_path).start()
+
+    async def scenario():
+        client = async_client(redis_server.url)
+        bus = EventBus(client)
+        sink = BusSink(bus, tmp_path / "spill")
+        await sink.publish(CallEvent(call_id="restart-1", state="started", case_id="C1", agent_id="a"))
+        for i in range(5):
+            await sink.publish(final(i))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(redis_server.stop)       # Redis goes away mid-call ...
+        for i in range(5, 10):
+            await sink.publish(final(i))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(redis_server.start)      # ... and comes back (same port, AOF data)
+        await sink.publish(CallEvent(call_id="restart-1", state="ended"))
+        await sink.close()
+        events = await bus.read_after("restart-1")
+        info = await bus.call_info("restart-1")
+        await client.aclose()
+        return events, info
+
+    events, info = asyncio.run(scenario())
+    redis_server.stop()
+    texts = [e.text for e in events if e.type == "transcript"]
+    assert texts == [f"第{i}句" for i in range(10)]
+    assert info["state"] == "ended"
+    assert not (tmp_path / "spill").exists()
+
+
+def test_when_redis_never_returns_the_events_are_spilled_to_disk(tmp_path):
+    redis_server = EmbeddedRedis(tmp_path).start()
+
+    async def scenario():
+        client = async_client(redis_server.url)
+        sink = BusSink(EventBus(client), tmp_path / "spill", give_up_after_s=0.5)
+        await sink.publish(final(0))
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(redis_server.stop)
+        for i in range(1, 4):
+            await sink.publish(final(i))
+        await sink.close()
+        await client.aclose()
+
+    asyncio.run(scenario())
+    spilled = (tmp_path / "spill" / "restart-1.jsonl").read_text(encoding="utf-8").splitlines()
+    assert ["第1句" in spilled[0], len(spilled)] == [True, 3]

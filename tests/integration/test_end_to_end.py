@@ -1,0 +1,122 @@
+"""Real model, real Redis, real sockets: a corpus call in through the ingest socket, sensible
+finals out of the subscriber socket; resuming subscribers miss and repeat nothing."""
+
+import asyncio
+import json
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from ferryman.client import follow_call, put_case, stream_audio
+from ferryman.cases.schema import load_case_file
+from ferryman.ingest.audio import interleave
+from ferryman.ingest.sources import read_stereo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def d06_events(server, corpus):
+    """d06 (33 s: an agent who threatens, a customer who threatens to complain), streamed at
+    3x real time (fast, yet slow enough for partials to be worth decoding), and every event
+    the subscriber socket received."""
+    case = load_case_file(corpus / "d06.json")
+    events = []
+
+    async def scenario():
+        await put_case(server.ws, case)
+        follower = asyncio.create_task(follow_call(server.ws, "e2e-d06", events.append))
+        stopped = await stream_audio(server.ws, "e2e-d06", case.case_id, corpus / "d06.flac", speed=3)
+        await asyncio.wait_for(follower, 120)
+        return stopped
+
+    stopped = asyncio.run(scenario())
+    return stopped, events
+
+
+def test_finals_carry_the_calls_key_words(d06_events):
+    stopped, events = d06_events
+    finals = [e for e in events if e.type == "transcript" and e.final]
+    assert stopped["finals"] == len(finals) >= 5
+    agent = "".join(e.text for e in finals if e.channel == "agent")
+    customer = "".join(e.text for e in finals if e.channel == "customer")
+    assert "信用卡" in agent and "打电话" in agent and "坐牢" in agent
+    assert "投诉" in customer and "录音" in customer
+
+
+def test_events_are_well_formed_and_ordered(d06_events):
+    _, events = d06_events
+    assert events[0].type == "call" and events[0].state == "started"
+    assert events[-1].type == "call" and events[-1].state == "ended"
+    ids = [tuple(map(int, e.id.split("-"))) for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert any(e.type == "transcript" and not e.final for e in events), "no partials"
+    for channel in ("agent", "customer"):
+        finals = [e for e in events if e.type == "transcript" and e.final and e.channel == channel]
+        assert [f.utterance for f in finals] == sorted({f.utterance for f in finals})
+        assert all(0 <= f.start < f.end <= 34 for f in finals)
+    assert all("字幕" not in e.text for e in events if e.type == "transcript")
+
+
+def test_a_subscriber_resuming_from_any_id_gets_exactly_the_rest(server, d06_events):
+    _, events = d06_events
+    cut = len(events) // 2
+
+    async def resume():
+        got = []
+        async with websockets.connect(f"{server.ws}/ws/calls/e2e-d06?after={events[cut].id}") as ws:
+            async for message in ws:
+                got.append(json.loads(message)["id"])
+        return got
+
+    assert asyncio.run(resume()) == [e.id for e in events[cut + 1:]]
+
+
+def test_call_index_records_the_call(server, d06_events):
+    info = httpx.get(f"{server.http}/api/calls/e2e-d06").json()
+    assert info["state"] == "ended" and info["case_id"] == "CC-2023-020006"
+    assert "e2e-d06" not in [c["call_id"] for c in httpx.get(f"{server.http}/api/calls").json()]
+
+
+def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
+    """Telephony style: one socket per channel, 8 kHz mu-law; the resampler and codec path."""
+    case = load_case_file(corpus / "d01.json")
+    agent, customer = read_stereo(corpus / "d01.flac")
+
+    def mulaw_8k(x):
+        x = x[::2]                                  # the corpus is telephone-band: decimate
+        pcm = np.clip(np.abs(x) * 32768, 0, 32635).astype(np.int32) + 0x84
+        exponent = np.floor(np.log2(pcm)).astype(np.int32) - 7
+        mantissa = (pcm >> (exponent + 3)) & 0x0F
+        sign = np.where(x < 0, 0x80, 0)
+        return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+    async def channel_socket(name, audio):
+        async with websockets.connect(f"{server.ws}/ws/ingest/e2e-mono") as ws:
+            await ws.send(json.dumps({"type": "start", "case_id": case.case_id, "agent_id": "t2",
+                                      "sample_rate": 8000, "encoding": "mulaw", "channels": 1, "channel": name}))
+            assert json.loads(await ws.recv())["type"] == "started"
+            payload = mulaw_8k(audio)
+            for i in range(0, len(payload), 1600):
+                await ws.send(payload[i:i + 1600])
+                await asyncio.sleep(0)
+            await ws.send(json.dumps({"type": "stop"}))
+            return json.loads(await ws.recv())
+
+    async def scenario():
+        events = []
+        await put_case(server.ws, case)
+        follower = asyncio.create_task(follow_call(server.ws, "e2e-mono", events.append))
+        a, c = slice(int(9.5 * 16000), int(20.5 * 16000)), slice(int(40 * 16000), int(46.5 * 16000))
+        await asyncio.gather(channel_socket("agent", agent[a]), channel_socket("customer", customer[c]))
+        await asyncio.wait_for(follower, 60)
+        return events
+
+    events = asyncio.run(scenario())
+    finals = {ch: "".join(e.text for e in events if e.type == "transcript" and e.final and e.channel == ch)
+              for ch in ("agent", "customer")}
+    assert "录音" in finals["agent"] and "资产" in finals["agent"]
+    assert "万" in finals["customer"]
+    assert [e.state for e in events if e.type == "call"] == ["started", "ended"]

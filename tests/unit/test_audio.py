@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from ferryman.ingest.audio import (ChannelResampler, FrameError, MULAW_TO_FLOAT, Upsampler2x, decode_samples,
+                                   encode_pcm16, interleave, split_frame)
+
+
+def _mulaw_encode(x: np.ndarray) -> np.ndarray:
+    """Reference G.711 encoder (the textbook formula) to check our decoder against."""
+    pcm = np.clip((x * 32768).astype(np.int32), -32635, 32635)
+    sign = np.where(pcm < 0, 0x80, 0)
+    pcm = np.abs(pcm) + 0x84
+    exponent = np.floor(np.log2(pcm)).astype(np.int32) - 7
+    mantissa = (pcm >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+
+
+def test_mulaw_round_trip_is_within_quantisation_error():
+    x = np.linspace(-0.9, 0.9, 1001, dtype=np.float32)
+    decoded = decode_samples(_mulaw_encode(x).tobytes(), "mulaw")
+    assert np.max(np.abs(decoded - x) / (np.abs(x) + 0.01)) < 0.1
+    assert MULAW_TO_FLOAT[0xFF] == 0.0 and MULAW_TO_FLOAT[0x7F] == 0.0
+
+
+def test_pcm16_round_trip():
+    x = np.array([0.0, 0.5, -0.5, 0.999], dtype=np.float32)
+    assert np.allclose(decode_samples(encode_pcm16(x), "pcm_s16le"), x, atol=1e-4)
+
+
+def test_split_frame_deinterleaves_left_agent_right_customer():
+    left, right = np.full(160, 0.25, np.float32), np.full(160, -0.5, np.float32)
+    agent, customer = split_frame(encode_pcm16(interleave(left, right)), "pcm_s16le", 2)
+    assert np.allclose(agent, 0.25, atol=1e-4) and np.allclose(customer, -0.5, atol=1e-4)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00\x01\x02"])
+def test_split_frame_rejects_partial_samples(payload):
+    with pytest.raises(FrameError, match="not a whole number"):
+        split_frame(payload, "pcm_s16le", 2)
+
+
+def test_upsampler_keeps_a_telephone_tone_and_its_level():
+    t = np.arange(8000) / 8000
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    up = Upsampler2x()
+    out = np.concatenate([up(chunk) for chunk in np.split(tone, 50)])  # streamed in 20 ms chunks
+    assert len(out) == 16000
+    steady = out[1000:15000]
+    assert abs(np.sqrt(np.mean(steady ** 2)) - 0.5 / np.sqrt(2)) < 0.02
+    spectrum = np.abs(np.fft.rfft(steady))
+    peak_hz = np.argmax(spectrum) * 16000 / len(steady)
+    assert abs(peak_hz - 1000) < 5
+    image = spectrum[int(7000 * len(steady) / 16000)]  # the 7 kHz mirror image must be gone
+    assert image < spectrum.max() * 0.01
+
+
+def test_resampler_refuses_other_rates():
+    with pytest.raises(ValueError):
+        ChannelResampler(44100)
+    x = np.ones(10, np.float32)
+    assert ChannelResampler(16000)(x) is x
