@@ -17,11 +17,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FERRYMAN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FERRYMAN_", env_file=".env", extra="ignore",
+                                      env_parse_none_str="none")
 
     # --- server -------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="address the server listens on")
+    port: int = Field(8000, description="port the server listens on")
     data_dir: Path = Field(PROJECT_ROOT / "var", description="embedded Redis data (AOF) and logs")
 
     # --- redis --------------------------------------------------------------------------
@@ -32,26 +33,27 @@ class Settings(BaseSettings):
     # --- speech model -------------------------------------------------------------------
     model_dir: Path = Field(PROJECT_ROOT / "models" / "whisper-base",
                             description="any faster-whisper (CTranslate2) model directory")
-    asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    asr_compute_type: str = "int8"
+    asr_device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where CTranslate2 runs the model")
+    asr_compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float16, ...)")
     asr_cpu_threads: int = Field(2, description="intra-op threads per decode (0 = library default)")
     asr_workers: int = Field(1, ge=1, description="decodes that may run at the same time")
-    asr_language: str = "zh"
-    asr_final_beam: int = Field(5, ge=1)
-    asr_partial_beam: int = Field(1, ge=1)
-    asr_window_margin_s: float = Field(
-        4.0, ge=0, description="silence appended to an utterance before encoding instead of padding to 30 s")
+    asr_language: str = Field("zh", description="decoding language; output is always simplified Chinese")
+    asr_final_beam: int = Field(5, ge=1, description="beam size for finals")
+    asr_partial_beam: int = Field(1, ge=1, description="beam size for partials (greedy is enough)")
+    asr_window_margin_s: float | None = Field(
+        8.0, ge=0, description="silence appended to an utterance before encoding, instead of Whisper's "
+                               "30 s padding; 'none' = the standard 30 s window")
     asr_context_chars: int = Field(60, ge=0, description="recent transcript fed back as decoder context")
     asr_no_speech_threshold: float = Field(0.6, description="drop a decode when no-speech prob is above this...")
     asr_logprob_threshold: float = Field(-1.0, description="...and its average log-prob below this")
 
     # --- endpointing (VAD) --------------------------------------------------------------
-    vad_onset: float = Field(0.5, description="speech starts when the VAD probability reaches this")
-    vad_offset: float = Field(0.3, description="frames below this count as silence inside speech")
+    vad_onset: float = Field(0.35, description="speech starts when the VAD probability reaches this")
+    vad_offset: float = Field(0.2, description="frames below this count as silence inside speech")
     endpoint_silence_s: float = Field(0.45, description="silence that ends an utterance")
     preroll_s: float = Field(0.25, description="audio kept before the detected speech start")
     min_utterance_s: float = Field(0.3, description="shorter speech bursts are ignored")
-    long_utterance_s: float = Field(3.0, description="past this, a short pause (0.2 s) already ends an utterance")
+    long_utterance_s: float = Field(6.0, description="past this, a short pause (0.2 s) already ends an utterance")
     max_utterance_s: float = Field(14.0, description="longer speech is cut at its quietest point")
     partial_interval_s: float = Field(0.7, description="at most one partial hypothesis per this much audio")
 

@@ -14,6 +14,8 @@ from ferryman.zhtext import int_to_chinese
     ("好的谢谢您。字幕由某某提供", "好的谢谢您。"),
     ("。。", ""),
     ("好的好的好的好的好的好的", "好的"),                               # decoder loop collapsed
+    ("好的好的，我明白", "好的好的，我明白"),                           # ... but people do repeat
+    ("其实我们有方案。其实我们有方案。", "其实我们有方案。"),
 ])
 def test_clean_text(raw, clean):
     assert clean_text(raw) == clean

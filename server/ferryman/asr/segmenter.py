@@ -31,13 +31,13 @@ Kind = Literal["partial", "closing", "final"]
 
 @dataclass(frozen=True)
 class EndpointConfig:
-    onset: float = 0.5
-    offset: float = 0.3
+    onset: float = 0.35
+    offset: float = 0.2
     endpoint_silence_s: float = 0.45
     tail_s: float = 0.2
     preroll_s: float = 0.25
     min_utterance_s: float = 0.3
-    long_utterance_s: float = 3.0
+    long_utterance_s: float = 6.0
     max_utterance_s: float = 14.0
     partial_interval_s: float = 0.7
     split_search_s: float = 3.0
@@ -78,7 +78,7 @@ class Segmenter:
         self.cfg = config
         self.offset_s = offset_s
         self._frame_no = 0                       # frames seen so far
-        self._preroll: deque[np.ndarray] = deque(maxlen=_frames(config.preroll_s))
+        self._preroll: deque[tuple[np.ndarray, float]] = deque(maxlen=_frames(config.preroll_s))
         self._index = first_index
         self._reset_utterance()
 
@@ -114,26 +114,28 @@ class Segmenter:
     def _step(self, frame: np.ndarray, prob: float) -> list[Snapshot]:
         if not self.in_speech:
             if prob < self.cfg.onset:
-                self._preroll.append(frame)
+                self._preroll.append((frame, prob))
                 return []
             self._begin()
+        self._append(frame, prob)
+        return self._decide()
+
+    def _append(self, frame: np.ndarray, prob: float) -> None:
         self._frames.append(frame)
         self._probs.append(prob)
         if prob >= self.cfg.offset:
             self._last_voiced = len(self._frames) - 1
             self._voiced += 1
             self._closing_sent = False
-        return self._decide()
 
     def _begin(self) -> None:
-        self._frames = list(self._preroll)
-        self._probs = [0.0] * len(self._frames)
-        self._start_frame = self._frame_no - len(self._frames)
+        """Speech onset: the pre-roll (soft starts the VAD was unsure of) opens the utterance."""
+        preroll = list(self._preroll)
         self._preroll.clear()
-        self._last_voiced = -1
-        self._voiced = 0
-        self._partial_at = 0
-        self._closing_sent = False
+        self._reset_utterance()
+        self._start_frame = self._frame_no - len(preroll)
+        for frame, prob in preroll:
+            self._append(frame, prob)
 
     def _decide(self) -> list[Snapshot]:
         silence = len(self._frames) - 1 - self._last_voiced
@@ -166,7 +168,8 @@ class Segmenter:
         if self._long_enough():
             out.append(self._snapshot("final", self._final_length()))
             self._index += 1
-        leftover = self._frames[self._final_length():]
+        cut = self._final_length()
+        leftover = list(zip(self._frames[cut:], self._probs[cut:]))
         self._reset_utterance()
         self._preroll.extend(leftover)
         return out
@@ -177,11 +180,11 @@ class Segmenter:
         window = self._probs[-search:-1] or self._probs
         cut = len(self._probs) - search + int(np.argmin(window)) + 1 if len(self._probs) > search else len(self._probs)
         final = self._snapshot("final", cut)
-        rest_frames, rest_probs = self._frames[cut:], self._probs[cut:]
+        rest = list(zip(self._frames[cut:], self._probs[cut:]))
         start = self._start_frame + cut
         self._index += 1
         self._reset_utterance()
-        self._frames, self._probs, self._start_frame = rest_frames, rest_probs, start
-        self._last_voiced = max((i for i, p in enumerate(rest_probs) if p >= self.cfg.offset), default=-1)
-        self._voiced = sum(p >= self.cfg.offset for p in rest_probs)
+        self._start_frame = start
+        for frame, prob in rest:
+            self._append(frame, prob)
         return [final]

@@ -17,8 +17,10 @@ from ferryman.zhtext import to_simplified
 PHANTOMS_FILE = Path(__file__).with_name("phantoms.yaml")
 _CJK = r"\u3400-\u9fff"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}，。！？、])\s+|\s+(?=[{_CJK}，。！？、])")
-# A run of 1-8 characters repeated 3+ times in a row is a decoder loop, not speech.
-_LOOP = re.compile(r"(.{1,8}?)\1{2,}")
+# Decoder loops, not speech: a run of 1-8 characters said 4+ times in a row ("好的好的" is
+# speech, eight of them is not), or a clause of 4+ characters twice in a row.
+_LOOP = re.compile(r"(.{1,8}?)\1{3,}")
+_REPEATED_CLAUSE = re.compile(r"([^，。！？,.!?]{4,}[，。！？,.!?]?)\1+")
 
 
 @lru_cache(maxsize=4)
@@ -47,6 +49,7 @@ def clean_text(raw: str) -> str:
     text = to_simplified(raw).strip()
     text = _SPACE_BETWEEN_CJK.sub("", text)
     text = _LOOP.sub(lambda m: m.group(1), text)
+    text = _REPEATED_CLAUSE.sub(lambda m: m.group(1), text)
     text = strip_phantoms(text).strip()
     # nothing left but punctuation is nothing
     return "" if not re.search(rf"[{_CJK}A-Za-z0-9]", text) else text
