@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 import numpy as np
@@ -21,7 +21,7 @@ from ferryman.asr.bias import PromptContext, bias_prompt
 from ferryman.asr.scheduler import DecodeScheduler
 from ferryman.asr.streaming import ChannelTranscriber, Decoder, StreamingConfig
 from ferryman.cases.schema import Case
-from ferryman.events import CHANNELS, CallEvent, Channel, Event, TranscriptEvent
+from ferryman.events import CallEvent, Channel, Event, TranscriptEvent
 
 
 class Clock(Protocol):
@@ -56,14 +56,6 @@ class EventSink(Protocol):
 
 # A processor sees every event on its way to the sink and may add events (the hint engine).
 Processor = Callable[[Event], Awaitable[list[Event]]]
-
-
-@dataclass
-class ListSink:
-    events: list[Event] = field(default_factory=list)
-
-    async def publish(self, event: Event) -> None:
-        self.events.append(event)
 
 
 @dataclass
@@ -145,5 +137,3 @@ class CallPipeline:
             self._context.add_final(event.text)
         await self.emit(event)
 
-
-__all__ = ["AudioClock", "WallClock", "CallPipeline", "AsrRuntime", "ListSink", "CHANNELS"]

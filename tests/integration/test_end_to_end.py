@@ -5,13 +5,12 @@ import asyncio
 import json
 
 import httpx
-import numpy as np
 import pytest
 import websockets
 
-from ferryman.client import follow_call, put_case, stream_audio
 from ferryman.cases.schema import load_case_file
-from ferryman.ingest.audio import interleave
+from ferryman.client import follow_call, put_case, stream_audio
+from ferryman.ingest.audio import encode_mulaw
 from ferryman.ingest.sources import read_stereo
 
 pytestmark = pytest.mark.integration
@@ -85,20 +84,12 @@ def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
     case = load_case_file(corpus / "d01.json")
     agent, customer = read_stereo(corpus / "d01.flac")
 
-    def mulaw_8k(x):
-        x = x[::2]                                  # the corpus is telephone-band: decimate
-        pcm = np.clip(np.abs(x) * 32768, 0, 32635).astype(np.int32) + 0x84
-        exponent = np.floor(np.log2(pcm)).astype(np.int32) - 7
-        mantissa = (pcm >> (exponent + 3)) & 0x0F
-        sign = np.where(x < 0, 0x80, 0)
-        return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
-
     async def channel_socket(name, audio):
         async with websockets.connect(f"{server.ws}/ws/ingest/e2e-mono") as ws:
             await ws.send(json.dumps({"type": "start", "case_id": case.case_id, "agent_id": "t2",
                                       "sample_rate": 8000, "encoding": "mulaw", "channels": 1, "channel": name}))
             assert json.loads(await ws.recv())["type"] == "started"
-            payload = mulaw_8k(audio)
+            payload = encode_mulaw(audio[::2])   # the corpus is telephone-band: decimate
             for i in range(0, len(payload), 1600):
                 await ws.send(payload[i:i + 1600])
                 await asyncio.sleep(0)

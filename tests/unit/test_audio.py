@@ -1,25 +1,26 @@
 import numpy as np
 import pytest
 
-from ferryman.ingest.audio import (ChannelResampler, FrameError, MULAW_TO_FLOAT, Upsampler2x, decode_samples,
-                                   encode_pcm16, interleave, split_frame)
-
-
-def _mulaw_encode(x: np.ndarray) -> np.ndarray:
-    """Reference G.711 encoder (the textbook formula) to check our decoder against."""
-    pcm = np.clip((x * 32768).astype(np.int32), -32635, 32635)
-    sign = np.where(pcm < 0, 0x80, 0)
-    pcm = np.abs(pcm) + 0x84
-    exponent = np.floor(np.log2(pcm)).astype(np.int32) - 7
-    mantissa = (pcm >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+from ferryman.ingest.audio import (
+    MULAW_TO_FLOAT,
+    ChannelResampler,
+    FrameError,
+    Upsampler2x,
+    decode_samples,
+    encode_mulaw,
+    encode_pcm16,
+    interleave,
+    split_frame,
+)
 
 
 def test_mulaw_round_trip_is_within_quantisation_error():
     x = np.linspace(-0.9, 0.9, 1001, dtype=np.float32)
-    decoded = decode_samples(_mulaw_encode(x).tobytes(), "mulaw")
+    decoded = decode_samples(encode_mulaw(x), "mulaw")
     assert np.max(np.abs(decoded - x) / (np.abs(x) + 0.01)) < 0.1
+    # G.711 reference points: 0xFF/0x7F are the two zeros, 0x80/0x00 the extremes (+-32124)
     assert MULAW_TO_FLOAT[0xFF] == 0.0 and MULAW_TO_FLOAT[0x7F] == 0.0
+    assert MULAW_TO_FLOAT[0x80] * 32768 == 32124 and MULAW_TO_FLOAT[0x00] * 32768 == -32124
 
 
 def test_pcm16_round_trip():

@@ -20,12 +20,15 @@ class ScriptedDecoder:
 
     def __init__(self):
         self.prompts: list[str] = []
+        self.prefixes: list[str] = []
         self.lock = threading.Lock()
 
-    def decode(self, audio, prompt="", beam_size=1):
+    def decode(self, audio, prompt="", beam_size=1, prefix=""):
         with self.lock:
             self.prompts.append(prompt)
+            self.prefixes.append(prefix)
         words = "说" * max(1, int(len(audio) / 16000 * 4))
+        assert words.startswith(prefix)
         return Hypothesis(words, words, -0.2, 0.01)
 
 
@@ -61,6 +64,7 @@ async def test_partials_then_one_final_per_utterance_in_order():
     assert [f.utterance for f in finals] == sorted(f.utterance for f in finals)
     assert all(f.end > f.start for f in finals)
     assert any(p.startswith("前文。说") for p in decoder.prompts), "earlier finals feed the prompt"
+    assert any(decoder.prefixes), "partials after the first are constrained by their stable prefix"
 
 
 async def test_silence_produces_no_events():

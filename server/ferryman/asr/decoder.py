@@ -64,18 +64,21 @@ class WhisperDecoder:
         frames = features.shape[-1] + int(self.window_margin_s * RATE / extractor.hop_length)
         return pad_or_trim(features, min(full, frames))
 
-    def _prompt_tokens(self, prompt: str) -> list[int]:
+    def _prompt_tokens(self, prompt: str, prefix: str) -> list[int]:
         tok = self.tokenizer
         previous = tok.encode(" " + prompt.strip())[-(self.model.max_length // 2 - 1):] if prompt else []
         head = [tok.sot_prev, *previous] if previous else []
-        return [*head, *tok.sot_sequence, tok.no_timestamps]
+        forced = tok.encode(prefix) if prefix else []
+        return [*head, *tok.sot_sequence, tok.no_timestamps, *forced]
 
-    def decode(self, audio: np.ndarray, prompt: str = "", beam_size: int = 1) -> Hypothesis:
+    def decode(self, audio: np.ndarray, prompt: str = "", beam_size: int = 1, prefix: str = "") -> Hypothesis:
+        """``prompt``: previous text (biasing); ``prefix``: text the hypothesis must start with
+        (a partial's stable prefix: only the rest is decoded, and what was stable stays put)."""
         import ctranslate2
 
         features = self._features(audio)
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
-        tokens = self._prompt_tokens(prompt)
+        tokens = self._prompt_tokens(prompt, prefix)
         # Mandarin runs at ~4-6 characters a second; a budget well above that stops decoder loops.
         max_new = int(12 * len(audio) / RATE) + 16
         result = self.model.model.generate(

@@ -30,7 +30,7 @@ Emit = Callable[[TranscriptEvent], Awaitable[None]]
 
 
 class Decoder(Protocol):
-    def decode(self, audio: np.ndarray, prompt: str = "", beam_size: int = 1) -> Hypothesis: ...
+    def decode(self, audio: np.ndarray, prompt: str = "", beam_size: int = 1, prefix: str = "") -> Hypothesis: ...
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,9 @@ class ChannelTranscriber:
             self._speculative.pop(key).cancel()   # speech resumed: that audio will not be final
         self._speculative[snap.key] = asyncio.create_task(self._decode(snap, URGENT, self._config.final_beam))
 
-    async def _decode(self, snap: Snapshot, priority: int, beam: int) -> Hypothesis:
+    async def _decode(self, snap: Snapshot, priority: int, beam: int, prefix: str = "") -> Hypothesis:
         prompt = self._context.prompt()
-        return await self._scheduler.run(priority, self._decoder.decode, snap.audio, prompt, beam)
+        return await self._scheduler.run(priority, self._decoder.decode, snap.audio, prompt, beam, prefix)
 
     # -- workers -------------------------------------------------------------------------
     async def _final_worker(self) -> None:
@@ -147,7 +147,8 @@ class ChannelTranscriber:
             snap, self._partial_due = self._partial_due, None
             try:
                 if snap is not None and snap.index > self._finalised_through:
-                    hyp = await self._decode(snap, LATER, self._config.partial_beam)
+                    stable = self._partials.get(snap.index, ("", ""))[1]
+                    hyp = await self._decode(snap, LATER, self._config.partial_beam, stable)
                     if hyp.text and snap.index > self._finalised_through:
                         await self._emit(self._partial_event(snap, hyp.text))
             except Exception:

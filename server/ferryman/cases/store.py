@@ -22,6 +22,3 @@ class CaseStore:
     async def put(self, case: Case) -> None:
         await self._redis.set(case_key(case.case_id), case.model_dump_json())
 
-    async def ids(self) -> list[str]:
-        return sorted([key.removeprefix("case:") async for key in self._redis.scan_iter(match="case:*")
-                       if key.count(":") == 1])

@@ -25,6 +25,15 @@ def _mulaw_table() -> np.ndarray:
 MULAW_TO_FLOAT = _mulaw_table()
 
 
+def encode_mulaw(samples: np.ndarray) -> bytes:
+    """float in [-1, 1] -> G.711 mu-law bytes (what telephony gateways send)."""
+    pcm = np.clip(np.abs(samples) * 32768, 0, 32635).astype(np.int32) + 0x84
+    exponent = np.floor(np.log2(pcm)).astype(np.int32) - 7
+    mantissa = (pcm >> (exponent + 3)) & 0x0F
+    sign = np.where(samples < 0, 0x80, 0)
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
 def decode_samples(payload: bytes, encoding: Encoding) -> np.ndarray:
     if encoding == "pcm_s16le":
         return np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0

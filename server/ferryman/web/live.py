@@ -29,11 +29,9 @@ class LiveCall:
 
 
 class LiveCalls:
-    def __init__(self, bus: EventBus, asr: AsrRuntime, spill_dir, reconnect_grace_s: float = 5.0,
-                 processors_for=None):
+    def __init__(self, bus: EventBus, asr: AsrRuntime, spill_dir, reconnect_grace_s: float = 5.0):
         self._bus, self._asr, self._spill_dir = bus, asr, spill_dir
         self._grace = reconnect_grace_s
-        self._processors_for = processors_for or (lambda case: [])
         self._calls: dict[str, LiveCall] = {}
         self._lock = asyncio.Lock()
 
@@ -64,8 +62,7 @@ class LiveCalls:
         if info.get("state") in TERMINAL_STATES:
             raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has already ended; use a new call id")
         sink = BusSink(self._bus, self._spill_dir)
-        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, self._processors_for(case),
-                                agent_id=start.agent_id)
+        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, agent_id=start.agent_id)
         call = self._calls[call_id] = LiveCall(pipeline, sink)
         await pipeline.start()
         return call
