@@ -25,7 +25,10 @@ class UsageError(Exception):
 def _uvicorn_server(settings: Settings):
     import uvicorn
 
+    from ferryman.asr.model import check_model_dir
     from ferryman.web.app import create_app
+
+    check_model_dir(settings.model_dir)  # one clear message now, not a traceback at start-up
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                             log_level="info", ws_max_size=settings.max_frame_bytes * 2)

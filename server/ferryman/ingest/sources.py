@@ -17,17 +17,33 @@ class AudioFileError(ValueError):
     pass
 
 
+def _channel_count(path: Path) -> int:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            channels = container.streams.audio[0].channels if container.streams.audio else 0
+    except av.FFmpegError as exc:
+        raise AudioFileError(f"cannot decode {path} as audio: {exc}") from exc
+    if channels == 0:
+        raise AudioFileError(f"cannot decode {path}: no audio stream in it")
+    return channels
+
+
 def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Any file PyAV reads -> (agent, customer) float32 at 16 kHz (channel 0, channel 1)."""
     from faster_whisper.audio import decode_audio
 
     if not Path(path).is_file():
         raise AudioFileError(f"no such audio file: {path}")
-    try:
-        channels = decode_audio(str(path), sampling_rate=ASR_RATE, split_stereo=True)
-    except Exception as exc:  # PyAV raises many types; the message is what matters
-        raise AudioFileError(f"cannot decode {path} as stereo audio: {exc}") from exc
-    return channels[0], channels[1]
+    channels = _channel_count(path)
+    if channels != 2:
+        raise AudioFileError(f"{path} has {channels} channel(s); a call recording must be stereo "
+                             "(channel 0 agent, channel 1 customer)")
+    agent, customer = decode_audio(str(path), sampling_rate=ASR_RATE, split_stereo=True)
+    if len(agent) == 0:
+        raise AudioFileError(f"cannot decode {path}: no audio samples")
+    return agent, customer
 
 
 @dataclass(frozen=True)
