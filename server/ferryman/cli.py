@@ -26,9 +26,13 @@ def _uvicorn_server(settings: Settings):
     import uvicorn
 
     from ferryman.asr.model import check_model_dir
+    from ferryman.hints.plans import load_plan_rules
+    from ferryman.hints.rules import load_rules
     from ferryman.web.app import create_app
 
     check_model_dir(settings.model_dir)  # one clear message now, not a traceback at start-up
+    load_rules()
+    load_plan_rules()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                             log_level="info", ws_max_size=settings.max_frame_bytes * 2)
@@ -216,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ferryman.asr.model import ModelError
+    from ferryman.hints.rules import RulesError
     from ferryman.infra.redis import RedisUnavailable
     from ferryman.ingest.sources import AudioFileError
 
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args, get_settings())
-    except (UsageError, ModelError, RedisUnavailable, AudioFileError, ValidationError) as exc:
+    except (UsageError, ModelError, RulesError, RedisUnavailable, AudioFileError, ValidationError) as exc:
         print(f"ferryman: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -50,7 +50,44 @@ class CallEvent(_Event):
     detail: str | None = None
 
 
-Event = Annotated[Union[TranscriptEvent, CallEvent], Field(discriminator="type")]
+class Evidence(BaseModel):
+    channel: Channel
+    text: str
+    utterance: int | None = None
+
+
+class HintEvent(_Event):
+    """A card for the agent: what happened, why it matters, what to say (zh-CN)."""
+
+    type: Literal["hint"] = "hint"
+    code: str
+    severity: Literal["info", "warning", "critical"]
+    priority: int
+    title: str
+    detail: str
+    suggestion: str
+    evidence: Evidence
+    data: dict = Field(default_factory=dict, description="structured facts behind the card (plan, promise, ...)")
+
+
+class ChecklistEvent(_Event):
+    """The opening checklist (identity, purpose, recording notice), sent when an item ticks."""
+
+    type: Literal["checklist"] = "checklist"
+    items: dict[str, bool]
+    labels: dict[str, str]
+
+
+class MoodEvent(_Event):
+    """The customer's mood after each customer utterance: 0 calm .. 1 furious."""
+
+    type: Literal["mood"] = "mood"
+    score: float
+    level: Literal["calm", "tense", "angry"]
+
+
+Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ChecklistEvent, MoodEvent],
+                  Field(discriminator="type")]
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 

@@ -123,13 +123,21 @@ class CallPipeline:
     # -- events out ----------------------------------------------------------------------
     async def emit(self, event: Event) -> None:
         async with self._emit_lock:
-            queue = [event]
-            while queue:
-                current = queue.pop(0)
-                current.call_id, current.t = self.call_id, self.clock.now()
-                await self._sink.publish(current)
-                for process in self._processors:
-                    queue.extend(await process(current))
+            await self._emit(event)
+
+    async def _emit(self, event: Event) -> None:
+        """Stamp, then publish the event and what the processors derive from it: after it, so a
+        card follows the words that raised it; before it when the call ends, so the last
+        cards precede the end (subscribers stop at the end)."""
+        event.call_id, event.t = self.call_id, self.clock.now()
+        derived = [d for process in self._processors for d in await process(event)]
+        closing = isinstance(event, CallEvent) and event.state != "started"
+        if not closing:
+            await self._sink.publish(event)
+        for item in derived:
+            await self._emit(item)
+        if closing:
+            await self._sink.publish(event)
 
     async def push_transcript(self, event: TranscriptEvent) -> None:
         """A transcript from elsewhere (reference turns): straight to the processors and sink."""

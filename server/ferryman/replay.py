@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ferryman.cases.schema import Case
 from ferryman.events import Event
+from ferryman.hints import hint_processor
 from ferryman.ingest.sources import StereoBlock, read_stereo, reference_finals, stereo_blocks
 from ferryman.pipeline import AsrRuntime, AudioClock, CallPipeline, Clock, WallClock
 
@@ -46,10 +47,10 @@ async def _pace(started: float, fed_s: float, speed: float) -> None:
 
 
 async def replay_audio(audio: Path, case: Case, sink, asr: AsrRuntime, speed: float = 0.0,
-                       call_id: str | None = None, processors=None) -> CallPipeline:
+                       call_id: str | None = None) -> CallPipeline:
     agent, customer = read_stereo(audio)
     clock = _clock(speed)
-    pipeline = CallPipeline(call_id or Path(audio).stem, case, sink, clock, asr, processors)
+    pipeline = CallPipeline(call_id or Path(audio).stem, case, sink, clock, asr, [hint_processor(case)])
     await pipeline.start()
     started, fed = asyncio.get_running_loop().time(), 0.0
     block: StereoBlock
@@ -66,11 +67,10 @@ async def replay_audio(audio: Path, case: Case, sink, asr: AsrRuntime, speed: fl
     return pipeline
 
 
-async def replay_transcript(call_json: Path, case: Case, sink, speed: float = 0.0,
-                            processors=None) -> CallPipeline:
-    clock = AudioClock() if speed <= 0 else WallClock(speed)
+async def replay_transcript(call_json: Path, case: Case, sink, speed: float = 0.0) -> CallPipeline:
+    clock = _clock(speed)
     pipeline = CallPipeline(json.loads(Path(call_json).read_text(encoding="utf-8"))["call_id"],
-                            case, sink, clock, None, processors)
+                            case, sink, clock, None, [hint_processor(case)])
     await pipeline.start()
     started = asyncio.get_running_loop().time()
     for event in reference_finals(call_json):

@@ -3,6 +3,7 @@
     call:{call_id}:events   XADD-ed events ({"e": <event json>}), capped at ~maxlen
     call:{call_id}          hash: case_id, agent_id, state, started_at, ended_at
     calls:live              set of call ids in progress
+    ptp:{case_id}           list of captured promises to pay (JSON), written with their hint
 
 A subscriber gives the last stream id it saw and receives everything after it, so a socket
 that reconnects misses nothing and repeats nothing.
@@ -11,6 +12,7 @@ that reconnects misses nothing and repeats nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import AsyncIterator
 import redis
 import redis.asyncio as aioredis
 
-from ferryman.events import CallEvent, Event, parse_event
+from ferryman.events import CallEvent, Event, HintEvent, parse_event
 
 log = logging.getLogger(__name__)
 LIVE = "calls:live"
@@ -32,6 +34,10 @@ def events_key(call_id: str) -> str:
 
 def call_key(call_id: str) -> str:
     return f"call:{call_id}"
+
+
+def promises_key(case_id: str) -> str:
+    return f"ptp:{case_id}"
 
 
 def _next_id(stream_id: str) -> str:
@@ -51,6 +57,9 @@ class EventBus:
         pipe.xadd(events_key(event.call_id), {"e": event.to_json()}, maxlen=self._maxlen, approximate=True)
         if isinstance(event, CallEvent):
             self._index_call(pipe, event)
+        if isinstance(event, HintEvent) and event.code == "promise_to_pay":
+            record = {**event.data["promise"], "call_id": event.call_id, "t": event.t}
+            pipe.rpush(promises_key(event.data["case_id"]), json.dumps(record, ensure_ascii=False))
         results = await pipe.execute()
         return results[0]
 
@@ -65,6 +74,9 @@ class EventBus:
 
     async def call_info(self, call_id: str) -> dict:
         return await self._redis.hgetall(call_key(call_id))
+
+    async def promises(self, case_id: str) -> list[dict]:
+        return [json.loads(item) for item in await self._redis.lrange(promises_key(case_id), 0, -1)]
 
     async def live_calls(self) -> list[str]:
         return sorted(await self._redis.smembers(LIVE))

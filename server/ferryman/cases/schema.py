@@ -76,6 +76,19 @@ class Case(_Model):
         return plans
 
 
+class Policy(BaseModel):
+    """A team-wide relief policy (not tied to one case), stored in Redis as policy:{id}."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(min_length=1)
+    applies_to: list[Literal["job", "illness", "business", "waiting", "cash"]] = Field(
+        min_length=1, description="hardship categories the policy helps with")
+    condition: str = ""
+    benefit: str = ""
+
+
 def case_from_json(data: dict) -> Case:
     """A case object, or any object with a top-level ``case`` (the corpus call files)."""
     return Case.model_validate(data["case"] if isinstance(data.get("case"), dict) else data)

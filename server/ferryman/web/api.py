@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 
-from ferryman.cases.schema import Case
+from ferryman.cases.schema import Case, Policy
 
 router = APIRouter(prefix="/api")
 
@@ -30,6 +30,26 @@ async def put_case(case_id: str, case: Case, request: Request) -> Case:
                                    "msg": f"case_id '{case.case_id}' does not match the URL ('{case_id}')"}])
     await request.app.state.cases.put(case)
     return case
+
+
+@router.get("/cases/{case_id}/promises")
+async def case_promises(case_id: str, request: Request) -> list[dict]:
+    """Promises to pay captured on this case's calls, oldest first."""
+    return await request.app.state.bus.promises(case_id)
+
+
+@router.get("/policies", response_model=list[Policy])
+async def list_policies(request: Request) -> list[Policy]:
+    return await request.app.state.policies.all()
+
+
+@router.put("/policies/{policy_id}", response_model=Policy)
+async def put_policy(policy_id: str, policy: Policy, request: Request) -> Policy:
+    if policy.id != policy_id:
+        raise HTTPException(422, [{"loc": ["body", "id"], "type": "value_error",
+                                   "msg": f"id '{policy.id}' does not match the URL ('{policy_id}')"}])
+    await request.app.state.policies.put(policy)
+    return policy
 
 
 @router.get("/calls")

@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from ferryman.bus.streams import EventBus
-from ferryman.cases.store import CaseStore
+from ferryman.cases.store import CaseStore, PolicyStore
+from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.api import router as api_router
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
         state.embedded_redis = embedded
         state.redis = async_client(url)
         state.cases = CaseStore(state.redis)
+        state.policies = PolicyStore(state.redis)
+        await state.policies.seed(load_rules().default_policies)
         state.bus = EventBus(state.redis, settings.events_maxlen)
         if asr is None:
             from ferryman.asr import build_runtime
@@ -46,7 +49,8 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
             state.asr = await asyncio.to_thread(build_runtime, settings)
         else:
             state.asr = asr
-        state.calls = LiveCalls(state.bus, state.asr, settings.data_dir / "spill", settings.reconnect_grace_s)
+        state.calls = LiveCalls(state.bus, state.policies, state.asr, settings.data_dir / "spill",
+                                settings.reconnect_grace_s)
         log.info("ferryman ready on http://%s:%d (redis %s)", settings.host, settings.port, url)
         try:
             yield

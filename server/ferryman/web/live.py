@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from ferryman.bus.streams import TERMINAL_STATES, BusSink, EventBus
 from ferryman.cases.schema import Case
+from ferryman.cases.store import PolicyStore
 from ferryman.events import Channel
+from ferryman.hints import hint_processor
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
 from ferryman.pipeline import AsrRuntime, CallPipeline, WallClock
 
@@ -29,8 +31,9 @@ class LiveCall:
 
 
 class LiveCalls:
-    def __init__(self, bus: EventBus, asr: AsrRuntime, spill_dir, reconnect_grace_s: float = 5.0):
-        self._bus, self._asr, self._spill_dir = bus, asr, spill_dir
+    def __init__(self, bus: EventBus, policies: PolicyStore, asr: AsrRuntime, spill_dir,
+                 reconnect_grace_s: float = 5.0):
+        self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
         self._grace = reconnect_grace_s
         self._calls: dict[str, LiveCall] = {}
         self._lock = asyncio.Lock()
@@ -62,7 +65,8 @@ class LiveCalls:
         if info.get("state") in TERMINAL_STATES:
             raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has already ended; use a new call id")
         sink = BusSink(self._bus, self._spill_dir)
-        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, agent_id=start.agent_id)
+        hints = hint_processor(case, await self._policies.all())
+        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, [hints], agent_id=start.agent_id)
         call = self._calls[call_id] = LiveCall(pipeline, sink)
         await pipeline.start()
         return call

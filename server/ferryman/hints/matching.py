@@ -1,0 +1,192 @@
+"""Phrase matching that survives ASR errors: exact text, or tone-insensitive pinyin.
+
+A phrase is compiled once into units (one per character; "…" is a gap of up to 6
+characters). An utterance is split into clauses (at punctuation) and each clause into the
+same units, so one matcher serves both ways of matching:
+
+- exact: the characters are equal;
+- phonetic: the canonical toneless syllables are equal (投诉 = 头诉), for phrases of two or
+  more Chinese characters; with the fuzzy groups of ``phonetic.yaml`` (违约金 = 唯一金) only
+  for phrases of three or more, where a coincidence is unlikely.
+
+Negation is judged inside the clause: a negator ending right before the match cancels it
+(我不是要投诉), unless the word is one of the ``not_negators`` (不然我就投诉).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+
+from ferryman.zhtext import to_simplified
+
+GAP = "…"
+MAX_GAP = 6
+_CLAUSE_SPLIT = re.compile(r"[，。！？；、,.!?;:：\s]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Phonetics:
+    """Canonical syllables: fuzzy initials/finals folded, confusable syllables merged."""
+
+    initials: tuple[tuple[str, str], ...] = ()
+    finals: tuple[tuple[str, str], ...] = ()
+    syllables: tuple[tuple[str, str], ...] = ()
+
+    def strict(self, char: str) -> str:
+        return _syllable(char)
+
+    def fuzzy(self, syllable: str) -> str:
+        for group in self.syllables:
+            if syllable in group:
+                syllable = group[-1]
+        for a, b in self.initials:
+            if syllable.startswith(a):
+                syllable = b + syllable[len(a):]
+                break
+        for a, b in self.finals:
+            if syllable.endswith(a):
+                syllable = syllable[: -len(a)] + b
+                break
+        return syllable
+
+
+@lru_cache(maxsize=8192)
+def _syllable(char: str) -> str:
+    """Toneless pinyin of one character, read alone (so text and phrase read it the same way)."""
+    if not _CJK.match(char):
+        return char.lower()
+    return lazy_pinyin(char, style=Style.NORMAL)[0]
+
+
+@dataclass(frozen=True)
+class Clause:
+    text: str
+    strict: tuple[str, ...]
+    fuzzy: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    phrase: str
+    clause: Clause
+    start: int          # character offsets in clause.text
+    end: int
+    exact: bool
+
+    @property
+    def text(self) -> str:
+        return self.clause.text[self.start:self.end]
+
+
+def split_clauses(text: str, phonetics: Phonetics) -> list[Clause]:
+    clauses = []
+    for part in _CLAUSE_SPLIT.split(to_simplified(text)):
+        if part:
+            strict = tuple(phonetics.strict(c) for c in part)
+            clauses.append(Clause(part, strict, tuple(phonetics.fuzzy(s) for s in strict)))
+    return clauses
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    units: tuple[str | None, ...]       # characters; None = gap
+    cjk_chars: int
+
+    @classmethod
+    def compile(cls, text: str) -> "Phrase":
+        units: list[str | None] = []
+        for char in to_simplified(text):
+            if char == GAP:
+                units.append(None)
+            elif not char.isspace():
+                units.append(char)
+        return cls(text, tuple(units), sum(1 for u in units if u and _CJK.match(u)))
+
+
+def _match_from(units, keys, i, pos) -> int | None:
+    """End offset if units[i:] match keys[pos:] (gaps lazy), else None."""
+    if i == len(units):
+        return pos
+    if units[i] is None:
+        for skip in range(MAX_GAP + 1):
+            if pos + skip > len(keys):
+                return None
+            end = _match_from(units, keys, i + 1, pos + skip)
+            if end is not None:
+                return end
+        return None
+    if pos < len(keys) and keys[pos] == units[i]:
+        return _match_from(units, keys, i + 1, pos + 1)
+    return None
+
+
+class PhraseSet:
+    """A list of phrases matched against clauses, exactly or by sound."""
+
+    def __init__(self, phrases: list[str], phonetics: Phonetics, phonetic: bool = True):
+        self.phrases = [Phrase.compile(p) for p in phrases]
+        self.phonetics = phonetics
+        self.phonetic = phonetic
+        self._strict = [self._keys(p, fuzzy=False) for p in self.phrases]
+        self._fuzzy = [self._keys(p, fuzzy=True) for p in self.phrases]
+
+    def _keys(self, phrase: Phrase, fuzzy: bool) -> tuple[str | None, ...]:
+        out = []
+        for unit in phrase.units:
+            if unit is None:
+                out.append(None)
+                continue
+            syllable = self.phonetics.strict(unit)
+            out.append(self.phonetics.fuzzy(syllable) if fuzzy else syllable)
+        return tuple(out)
+
+    def find(self, clause: Clause) -> list[Match]:
+        found = []
+        for n, phrase in enumerate(self.phrases):
+            ways = [(phrase.units, tuple(clause.text), True)]
+            if self.phonetic and phrase.cjk_chars >= 2:
+                ways.append((self._strict[n], clause.strict, False))
+            if self.phonetic and phrase.cjk_chars >= 3:
+                ways.append((self._fuzzy[n], clause.fuzzy, False))
+            for units, keys, exact in ways:
+                match = self._first(units, keys)
+                if match:
+                    found.append(Match(phrase.text, clause, match[0], match[1], exact))
+                    break
+        return found
+
+    @staticmethod
+    def _first(units, keys) -> tuple[int, int] | None:
+        for start in range(len(keys)):
+            end = _match_from(units, keys, 0, start)
+            if end is not None:
+                return start, end
+        return None
+
+    def any_in(self, clause: Clause) -> bool:
+        return bool(self.find(clause))
+
+
+class Negation:
+    def __init__(self, negators: list[str], not_negators: list[str]):
+        self._negators = sorted(negators, key=len, reverse=True)
+        self._not = not_negators
+
+    def cancels(self, match: Match, window: int = 4) -> bool:
+        """A negator ends in the few characters before the match (and is not e.g. 不然)."""
+        before = match.clause.text[max(0, match.start - window):match.start]
+        after = match.clause.text[match.start:]
+        for negator in self._negators:
+            at = before.rfind(negator)
+            if at < 0:
+                continue
+            tail = before[at:] + after
+            if not any(tail.startswith(word) for word in self._not):
+                return True
+        return False

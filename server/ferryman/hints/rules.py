@@ -1,0 +1,182 @@
+"""The hint rules, loaded from the YAML files in ``hints/rules/`` and validated at start.
+
+A team lead edits those files; a mistake (a missing field, a misspelt code, a bad severity)
+stops start-up with the file and the field named, instead of silently dropping a hint.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ferryman.cases.schema import Policy
+from ferryman.hints.matching import Negation, Phonetics, PhraseSet
+
+RULES_DIR = Path(__file__).with_name("rules")
+HINT_CODES = ("avoid_topic", "escalation", "complaint_risk", "hardship", "offer_plan", "card_status",
+              "debt_breakdown", "promise_to_pay", "agent_compliance", "third_party", "disclosure_missing")
+Severity = Literal["info", "warning", "critical"]
+Speaker = Literal["customer", "agent", "any"]
+
+
+class RulesError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Intent(_Strict):
+    speaker: Speaker = "customer"
+    phrases: list[str] = Field(min_length=1)
+    exclude: list[str] = []
+    negatable: bool = True
+
+
+class IntentsFile(_Strict):
+    intents: dict[str, Intent]
+    negators: list[str]
+    not_negators: list[str] = []
+
+
+class Card(_Strict):
+    severity: Severity
+    severity_when_history: Severity | None = None
+    priority: int = Field(ge=1, le=9)
+    cooldown_s: float = Field(ge=0)
+    once_per_call: bool = False
+    title: str
+    detail: str
+    suggestion: str
+
+
+class CardsFile(_Strict):
+    codes: dict[str, Card]
+
+    @model_validator(mode="after")
+    def _every_code_once(self) -> "CardsFile":
+        missing, unknown = set(HINT_CODES) - set(self.codes), set(self.codes) - set(HINT_CODES)
+        if missing or unknown:
+            raise ValueError(f"codes must be exactly the hint codes; missing {sorted(missing)}, "
+                             f"unknown {sorted(unknown)}")
+        return self
+
+
+class Topic(_Strict):
+    words: list[str] = Field(min_length=1)
+
+
+class TopicsFile(_Strict):
+    topics: dict[str, Topic]
+
+
+class SentimentCategory(_Strict):
+    weight: float
+    words: list[str]
+
+
+class Intensifiers(_Strict):
+    factor: float = Field(gt=0)
+    words: list[str]
+
+
+class SentimentFile(_Strict):
+    categories: dict[str, SentimentCategory]
+    intensifiers: Intensifiers
+    exclamation: float = Field(ge=0)
+    escalate_utterance: float = Field(gt=0)
+    escalate_window: float = Field(gt=0)
+    window_utterances: int = Field(ge=1)
+    decay: float = Field(gt=0, le=1)
+    strong: list[str]
+
+
+class Violation(_Strict):
+    problem: str
+    why: str
+    instead: str
+    phrases: list[str] = []
+
+
+class Waivers(Violation):
+    waive_words: list[str]
+    objects: dict[Literal["principal", "interest", "late_fee", "overlimit_fee"], list[str]]
+
+
+class ChecklistItem(_Strict):
+    label: str
+    phrases: list[str] = Field(min_length=1)
+
+
+class Checklist(_Strict):
+    deadline_agent_s: float = Field(gt=0)
+    deadline_call_s: float = Field(gt=0)
+    items: dict[str, ChecklistItem] = Field(min_length=1)
+
+
+class ComplianceFile(_Strict):
+    threats: Violation
+    insults: Violation
+    waivers: Waivers
+    disclosure: Violation
+    checklist: Checklist
+
+
+class PhoneticFile(_Strict):
+    fuzzy_initials: list[tuple[str, str]] = []
+    fuzzy_finals: list[tuple[str, str]] = []
+    confusable_syllables: list[tuple[str, str]] = []
+
+
+class PoliciesFile(_Strict):
+    policies: list[Policy]
+
+
+def _load(directory: Path, name: str, model: type[BaseModel]):
+    path = directory / name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"{path}: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise RulesError(f"{path}: {where}: {err['msg']}") from exc
+
+
+class Rules:
+    """Everything the engine needs, compiled once."""
+
+    def __init__(self, directory: Path = RULES_DIR):
+        self.intents_file: IntentsFile = _load(directory, "intents.yaml", IntentsFile)
+        self.cards: dict[str, Card] = _load(directory, "cards.yaml", CardsFile).codes
+        self.topics: dict[str, Topic] = _load(directory, "topics.yaml", TopicsFile).topics
+        self.sentiment: SentimentFile = _load(directory, "sentiment.yaml", SentimentFile)
+        self.compliance: ComplianceFile = _load(directory, "compliance.yaml", ComplianceFile)
+        self.default_policies: list[Policy] = _load(directory, "policies.yaml", PoliciesFile).policies
+        phonetic: PhoneticFile = _load(directory, "phonetic.yaml", PhoneticFile)
+        self.phonetics = Phonetics(tuple(phonetic.fuzzy_initials), tuple(phonetic.fuzzy_finals),
+                                   tuple(phonetic.confusable_syllables))
+        self.negation = Negation(self.intents_file.negators, self.intents_file.not_negators)
+        self.intents = {name: (intent, self.phrases(intent.phrases), self.phrases(intent.exclude, phonetic=False))
+                        for name, intent in self.intents_file.intents.items()}
+
+    def phrases(self, phrases: list[str], phonetic: bool = True) -> PhraseSet:
+        return PhraseSet(phrases, self.phonetics, phonetic)
+
+    def intent(self, name: str):
+        if name not in self.intents:
+            raise RulesError(f"intents.yaml: the engine needs an intent named '{name}'")
+        return self.intents[name]
+
+
+@lru_cache(maxsize=4)
+def load_rules(directory: Path = RULES_DIR) -> Rules:
+    return Rules(directory)

@@ -1,0 +1,57 @@
+"""Customer mood from a call-centre lexicon: per-utterance score and a trailing window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ferryman.hints.matching import Clause
+from ferryman.hints.rules import Rules
+
+
+@dataclass(frozen=True)
+class UtteranceMood:
+    score: float
+    reasons: tuple[str, ...]      # the words that scored, for the card
+    strong: str | None            # a phrase that escalates on its own
+
+
+@dataclass
+class MoodTracker:
+    rules: Rules
+    _recent: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        lex = self.rules.sentiment
+        self._categories = {name: (cat.weight, self.rules.phrases(cat.words))
+                            for name, cat in lex.categories.items()}
+        self._intensifiers = lex.intensifiers
+        self._strong = self.rules.phrases(lex.strong)
+
+    def score(self, clauses: list[Clause], raw_text: str) -> UtteranceMood:
+        total, reasons, strong = 0.0, [], None
+        for clause in clauses:
+            for weight, phrases in self._categories.values():
+                for match in phrases.find(clause):
+                    if self.rules.negation.cancels(match):
+                        continue
+                    before = clause.text[max(0, match.start - 3):match.start]
+                    boost = self._intensifiers.factor if any(w in before for w in self._intensifiers.words) else 1.0
+                    total += weight * boost
+                    reasons.append(match.phrase)
+            if strong is None:
+                strong = next((m.phrase for m in self._strong.find(clause)
+                               if m.exact and not self.rules.negation.cancels(m)), None)
+        total += self.rules.sentiment.exclamation * min(3, raw_text.count("！") + raw_text.count("!"))
+        return UtteranceMood(round(total, 2), tuple(dict.fromkeys(reasons)), strong)
+
+    def add(self, mood: UtteranceMood) -> float:
+        """Record a customer utterance; return the trailing mood (decayed sum of recent scores)."""
+        lex = self.rules.sentiment
+        self._recent = (self._recent + [mood.score])[-lex.window_utterances:]
+        return round(sum(s * lex.decay ** (len(self._recent) - 1 - i) for i, s in enumerate(self._recent)), 2)
+
+    def level(self, window: float) -> tuple[float, str]:
+        """Window score -> 0..1 and calm / tense / angry for the panel's meter."""
+        threshold = self.rules.sentiment.escalate_window
+        normalised = min(1.0, window / (2 * threshold))
+        return round(normalised, 2), "angry" if window >= threshold else "tense" if window >= threshold / 2 else "calm"
