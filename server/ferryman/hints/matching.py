@@ -5,12 +5,15 @@ characters). An utterance is split into clauses (at punctuation) and each clause
 same units, so one matcher serves both ways of matching:
 
 - exact: the characters are equal;
-- phonetic: the canonical toneless syllables are equal (投诉 = 头诉), for phrases of two or
-  more Chinese characters; with the fuzzy groups of ``phonetic.yaml`` (违约金 = 唯一金) only
-  for phrases of three or more, where a coincidence is unlikely.
+- phonetic: the canonical toneless syllables are equal (投诉 = 头诉, 分期 = 分7), for phrases
+  of two or more Chinese characters; with the fuzzy groups of ``phonetic.yaml`` (违约金 =
+  唯一金) for phrases of three or more, where a coincidence is unlikely; and for phrases of
+  four or more, one syllable may differ (录音举报 = 录音起报) unless it is a negator's
+  (找不到工作 must not match 找得到工作).
 
 Negation is judged inside the clause: a negator ending right before the match cancels it
-(我不是要投诉), unless the word is one of the ``not_negators`` (不然我就投诉).
+(我不是要投诉), unless the word is one of the ``not_negators`` (不然我就投诉) or the phrase
+carries its own negation (有完没完: "你没有完没完" is not a calm customer).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ GAP = "…"
 MAX_GAP = 6
 _CLAUSE_SPLIT = re.compile(r"[，。！？；、,.!?;:：\s]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# ASR writes numbers as digits: 分期 comes out as 分7, 一二三七八 as 12378
+_DIGIT_SYLLABLES = dict(zip("0123456789", ["ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"]))
+NEGATOR_CHARS = set("不没别无未非")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Phonetics:
 @lru_cache(maxsize=8192)
 def _syllable(char: str) -> str:
     """Toneless pinyin of one character, read alone (so text and phrase read it the same way)."""
+    if char in _DIGIT_SYLLABLES:
+        return _DIGIT_SYLLABLES[char]
     if not _CJK.match(char):
         return char.lower()
     return lazy_pinyin(char, style=Style.NORMAL)[0]
@@ -159,7 +167,21 @@ class PhraseSet:
                 if match:
                     found.append(Match(phrase.text, clause, match[0], match[1], exact))
                     break
+            else:
+                if self.phonetic and phrase.cjk_chars >= 4 and None not in phrase.units:
+                    match = self._first_with_one_slip(phrase, self._fuzzy[n], clause.fuzzy)
+                    if match:
+                        found.append(Match(phrase.text, clause, match[0], match[1], False))
         return found
+
+    @staticmethod
+    def _first_with_one_slip(phrase: Phrase, units, keys) -> tuple[int, int] | None:
+        n = len(units)
+        for start in range(len(keys) - n + 1):
+            slips = [i for i in range(n) if keys[start + i] != units[i]]
+            if len(slips) == 1 and phrase.units[slips[0]] not in NEGATOR_CHARS:
+                return start, start + n
+        return None
 
     @staticmethod
     def _first(units, keys) -> tuple[int, int] | None:
@@ -180,6 +202,8 @@ class Negation:
 
     def cancels(self, match: Match, window: int = 4) -> bool:
         """A negator ends in the few characters before the match (and is not e.g. 不然)."""
+        if NEGATOR_CHARS & set(match.phrase):
+            return False
         before = match.clause.text[max(0, match.start - window):match.start]
         after = match.clause.text[match.start:]
         for negator in self._negators:
