@@ -111,3 +111,15 @@ def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
     assert "录音" in finals["agent"] and "资产" in finals["agent"]
     assert "万" in finals["customer"]
     assert [e.state for e in events if e.type == "call"] == ["started", "ended"]
+
+
+def test_hints_arrive_on_the_same_socket_as_the_transcript(d06_events):
+    _, events = d06_events
+    hints = [e for e in events if e.type == "hint"]
+    codes = {h.code for h in hints}
+    assert {"agent_compliance", "complaint_risk", "disclosure_missing"} <= codes
+    threat = next(h for h in hints if h.code == "agent_compliance")
+    assert threat.evidence.channel == "agent" and threat.suggestion
+    assert any(e.type == "mood" for e in events) and any(e.type == "checklist" for e in events)
+    ended = events.index(events[-1])
+    assert all(events.index(h) < ended for h in hints)        # every card before the call's end
