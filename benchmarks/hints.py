@@ -7,6 +7,8 @@
               (``t`` = seconds of audio consumed when the hint was emitted).
 
 Both are scored by ``../shared/tools/score_calls.py``. ``--audio-only``/``--text-only`` narrow it.
+Then single utterances written after the rules (``benchmarks/data/paraphrases.yaml``) give a
+rough idea of how the engine does on wording it was not built from.
 
     .venv/bin/python benchmarks/hints.py            # ~5 min on 2 cores (the audio path)
 """
@@ -56,6 +58,43 @@ async def audio_path(out_dir: Path) -> None:
     asr.scheduler.shutdown()
 
 
+def paraphrases() -> None:
+    """Single utterances written after the rules (benchmarks/data/paraphrases.yaml), per batch."""
+    import yaml
+
+    from ferryman.cases.schema import load_case_file
+
+    data = ROOT / "benchmarks" / "data"
+    case = load_case_file(data / "paraphrase_case.json")
+    batches = yaml.safe_load((data / "paraphrases.yaml").read_text(encoding="utf-8"))["batches"]
+    for name, utterances in batches.items():
+        tp, fp, fn, wrong = score_utterances(case, utterances)
+        precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        print(f"\n== paraphrases, batch {name} ({len(utterances)} utterances, {tp + fn} expected hints)")
+        print(f"F1 {f1:.3f}   precision {precision:.3f}   recall {recall:.3f}")
+        print("wrong:", "; ".join(wrong) or "none")
+
+
+def score_utterances(case, utterances) -> tuple[int, int, int, list[str]]:
+    from ferryman.events import TranscriptEvent
+    from ferryman.hints.engine import HintEngine
+
+    allowed_with = {"hardship": {"offer_plan"}, "complaint_risk": {"escalation"}}
+    tp = fp = fn = 0
+    wrong = []
+    for channel, text, want in utterances:
+        engine = HintEngine(case)
+        event = TranscriptEvent(channel=channel, final=True, utterance=0, start=1.0, end=3.0, text=text, t=3.0)
+        got = {e.code for e in engine.on_event(event) if e.type == "hint"}
+        allowed = set(want).union(*(allowed_with.get(code, set()) for code in want))
+        hits, extra, missed = got & set(want), got - allowed, set(want) - got
+        tp, fp, fn = tp + len(hits), fp + len(extra), fn + len(missed)
+        if extra or missed:
+            wrong.append(f"{text} (missed {sorted(missed)}, extra {sorted(extra)})")
+    return tp, fp, fn, wrong
+
+
 def report(name: str, result: dict) -> None:
     print(f"\n== {name}")
     print(f"F1 {result['f1']:.3f}   precision {result['precision']:.3f}   recall {result['recall']:.3f}   "
@@ -84,6 +123,7 @@ def main() -> None:
             old.unlink()
         asyncio.run(runner(target))
         report(f"{path} path ({target})", score(target))
+    paraphrases()
 
 
 if __name__ == "__main__":

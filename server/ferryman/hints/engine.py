@@ -20,10 +20,11 @@ from ferryman.asr.text import strip_phantoms
 from ferryman.cases.schema import Case, Policy
 from ferryman.events import CallEvent, ChecklistEvent, Event, Evidence, HintEvent, MoodEvent, TranscriptEvent
 from ferryman.hints.compliance import AgentCompliance, Breach, Checklist
-from ferryman.hints.matching import Clause, split_clauses
+from ferryman.hints.matching import Clause, Match, split_clauses
 from ferryman.hints.plans import best_plan, load_plan_rules, yuan
 from ferryman.hints.promises import extract_promise
 from ferryman.hints.rules import Rules, load_rules
+from ferryman.hints.semantic import SemanticIntents, shared_semantic
 from ferryman.hints.sentiment import MoodTracker
 
 CARD_STATUS_ZH = {"active": "正常", "suspended": "已停用（止付）", "frozen": "已冻结", "closed": "已销卡",
@@ -64,9 +65,10 @@ class Candidate:
 
 class HintEngine:
     def __init__(self, case: Case, rules: Rules | None = None, policies: list[Policy] | None = None,
-                 today: date | None = None):
+                 today: date | None = None, semantic: SemanticIntents | None | bool = True):
         self.case = case
         self.rules = rules or load_rules()
+        self._semantic = shared_semantic() if semantic is True else (semantic or None)
         self.policies = policies if policies is not None else self.rules.default_policies
         self.today = today or date.today()
         self._plans = load_plan_rules()
@@ -119,23 +121,29 @@ class HintEngine:
         return turn
 
     # -- customer ----------------------------------------------------------------------------
-    def _intents(self, clauses: list[Clause], channel: str) -> dict[str, list]:
-        """intent name -> matches in these clauses, after speaker, exclusions and negation."""
+    def _intents(self, clauses: list[Clause], channel: str) -> tuple[dict[str, list], set[str]]:
+        """intent -> matches after speaker, exclusions and negation; and the intents whose
+        phrases were present but ruled out (the semantic backup must not bring those back)."""
         found: dict[str, list] = {}
+        ruled_out: set[str] = set()
         for name, (intent, phrases, exclude) in self.rules.intents.items():
             if intent.speaker not in ("any", channel):
                 continue
             for clause in clauses:
-                if exclude.phrases and exclude.any_in(clause):
+                matches = phrases.find(clause)
+                if matches and exclude.phrases and exclude.any_in(clause):
+                    ruled_out.add(name)
                     continue
-                for match in phrases.find(clause):
+                for match in matches:
                     if intent.negatable and self.rules.negation.cancels(match):
+                        ruled_out.add(name)
                         continue
                     found.setdefault(name, []).append(match)
-        return found
+        return found, ruled_out - set(found)
 
     def _customer(self, clauses: list[Clause], event: TranscriptEvent, out: list[Event]) -> list[Candidate]:
-        intents = self._intents(clauses, "customer")
+        intents, ruled_out = self._intents(clauses, "customer")
+        self._add_semantic(intents, ruled_out)
         found: list[Candidate] = []
         if "third_party" in intents and not self._debtor_confirmed:
             self._third_party = True
@@ -162,6 +170,15 @@ class HintEngine:
             found += self._promise(intents["promise"])
         found += self._escalation(clauses, event, out)
         return found
+
+    def _add_semantic(self, intents: dict[str, list], ruled_out: set[str]) -> None:
+        """Intents the phrase rules missed in this final, by meaning (see semantic.py)."""
+        if self._semantic is None or self._turn is None:
+            return
+        for found in self._semantic.classify(self._turn.texts[-1]):
+            if found.intent not in intents and found.intent not in ruled_out:
+                clause = Clause(found.sentence, (), ())
+                intents[found.intent] = [Match("≈" + found.example, clause, 0, len(found.sentence), exact=False)]
 
     def _complaint(self, phrase: str) -> Candidate:
         history = [n for n in self.case.notes if "诉" in n]
@@ -203,8 +220,9 @@ class HintEngine:
         for match in matches:
             promise = extract_promise(match.clause.text, self.case, self.today)
             if promise:
-                return [Candidate("promise_to_pay", {"amount_text": promise.amount_text,
-                                                     "date_text": promise.date_text, "relation": promise.relation},
+                return [Candidate("promise_to_pay", {"amount_text": promise.amount_text or "金额待确认",
+                                                     "date_text": promise.date_text or "日期待确认",
+                                                     "relation": promise.relation},
                                   {"promise": promise.as_data(), "case_id": self.case.case_id})]
         return []
 

@@ -8,8 +8,8 @@ same units, so one matcher serves both ways of matching:
 - phonetic: the canonical toneless syllables are equal (投诉 = 头诉, 分期 = 分7), for phrases
   of two or more Chinese characters; with the fuzzy groups of ``phonetic.yaml`` (违约金 =
   唯一金) for phrases of three or more, where a coincidence is unlikely; and for phrases of
-  four or more, one syllable may differ (录音举报 = 录音起报) unless it is a negator's
-  (找不到工作 must not match 找得到工作).
+  four or more, one syllable may differ if it sounds close — same initial group or same
+  final (录音举报 = 录音起报: ju/qi) — and is not a negator's (找不到工作 ≠ 找得到工作).
 
 Negation is judged inside the clause: a negator ending right before the match cancels it
 (我不是要投诉), unless the word is one of the ``not_negators`` (不然我就投诉) or the phrase
@@ -33,6 +33,28 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # ASR writes numbers as digits: 分期 comes out as 分7, 一二三七八 as 12378
 _DIGIT_SYLLABLES = dict(zip("0123456789", ["ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"]))
 NEGATOR_CHARS = set("不没别无未非")
+# initials that differ only in aspiration, place or retroflexion: close enough for one slip
+_INITIAL_GROUPS = ("bp", "dt", "gkh", "jqx", "zcs", "mnl", "f", "r", "w", "y")
+
+
+def _split_syllable(syllable: str) -> tuple[str, str]:
+    for initial in ("zh", "ch", "sh"):
+        if syllable.startswith(initial):
+            return initial[0], syllable[2:]
+    initial = syllable[:1] if syllable[:1] in "bpmfdtnlgkhjqxzcsryw" else ""
+    final = syllable[len(initial):]
+    if initial in ("j", "q", "x", "y") and final.startswith("u"):
+        final = "v" + final[1:]          # ju is jü: a front vowel, like i
+    return initial, final
+
+
+def sounds_close(a: str, b: str) -> bool:
+    """Same initial, or same final, or initials of one group with alike vowels (ju ~ qi)."""
+    (ia, fa), (ib, fb) = _split_syllable(a), _split_syllable(b)
+    if ia == ib or fa == fb:
+        return True
+    same_group = any(ia in group and ib in group for group in _INITIAL_GROUPS)
+    return same_group and (fa[:1] == fb[:1] or {fa[:1], fb[:1]} <= {"i", "v"})
 
 
 @dataclass(frozen=True)
@@ -179,7 +201,8 @@ class PhraseSet:
         n = len(units)
         for start in range(len(keys) - n + 1):
             slips = [i for i in range(n) if keys[start + i] != units[i]]
-            if len(slips) == 1 and phrase.units[slips[0]] not in NEGATOR_CHARS:
+            if len(slips) == 1 and phrase.units[slips[0]] not in NEGATOR_CHARS \
+                    and sounds_close(keys[start + slips[0]], units[slips[0]]):
                 return start, start + n
         return None
 
@@ -204,13 +227,14 @@ class Negation:
         """A negator ends in the few characters before the match (and is not e.g. 不然)."""
         if NEGATOR_CHARS & set(match.phrase):
             return False
-        before = match.clause.text[max(0, match.start - window):match.start]
-        after = match.clause.text[match.start:]
+        text, begin = match.clause.text, max(0, match.start - window)
         for negator in self._negators:
-            at = before.rfind(negator)
+            at = text.rfind(negator, begin, match.start)
             if at < 0:
                 continue
-            tail = before[at:] + after
-            if not any(tail.startswith(word) for word in self._not):
-                return True
+            if any(text.startswith(word, at) for word in self._not):
+                continue
+            if 0 < at < len(text) - 1 and text[at + 1] == text[at - 1]:
+                continue            # 是不是 / 能不能 / 有没有: a question, not a negation
+            return True
         return False

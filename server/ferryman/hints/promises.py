@@ -13,6 +13,7 @@ _COMMIT = ("肯定", "一定", "保证", "马上", "就", "先", "会", "开始"
 _ALL = ("全部", "全额", "一次性还清", "都还上", "还清")
 _MINIMUM = ("最低还款", "最低")
 _FIRST_INSTALMENT = ("第一期", "首期")
+_PAST = ("已经", "上周", "上个星期", "上礼拜", "上个月", "昨天", "前天", "早就", "还过")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,10 @@ class Promise:
 
 
 def is_commitment(text: str, when: PayDate | None, amount: float | None) -> bool:
-    """A payment intent counts as a promise when it is anchored: a date, an amount or a firm word."""
+    """A payment intent counts as a promise when it is anchored (a date, an amount or a firm
+    word) and about the future ("上周就还了" reports a payment, it promises none)."""
+    if any(word in text for word in _PAST):
+        return False
     return when is not None or amount is not None or any(word in text for word in _COMMIT)
 
 

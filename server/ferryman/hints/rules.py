@@ -78,6 +78,7 @@ class TopicsFile(_Strict):
 class SentimentCategory(_Strict):
     weight: float
     words: list[str]
+    phonetic: bool = Field(True, description="also match by sound; off for short swear words (妈的 ~ 妈得)")
 
 
 class Intensifiers(_Strict):

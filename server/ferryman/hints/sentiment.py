@@ -22,7 +22,7 @@ class MoodTracker:
 
     def __post_init__(self) -> None:
         lex = self.rules.sentiment
-        self._categories = {name: (cat.weight, self.rules.phrases(cat.words))
+        self._categories = {name: (cat.weight, self.rules.phrases(cat.words, cat.phonetic))
                             for name, cat in lex.categories.items()}
         self._intensifiers = lex.intensifiers
         self._strong = self.rules.phrases(lex.strong)
@@ -30,19 +30,28 @@ class MoodTracker:
     def score(self, clauses: list[Clause], raw_text: str) -> UtteranceMood:
         total, reasons, strong = 0.0, [], None
         for clause in clauses:
-            for weight, phrases in self._categories.values():
-                for match in phrases.find(clause):
-                    if self.rules.negation.cancels(match):
-                        continue
-                    before = clause.text[max(0, match.start - 3):match.start]
-                    boost = self._intensifiers.factor if any(w in before for w in self._intensifiers.words) else 1.0
-                    total += weight * boost
-                    reasons.append(match.phrase)
+            for weight, match in self._words(clause):
+                before = clause.text[max(0, match.start - 3):match.start]
+                boost = self._intensifiers.factor if any(w in before for w in self._intensifiers.words) else 1.0
+                total += weight * boost
+                reasons.append(match.phrase)
             if strong is None:
                 strong = next((m.phrase for m in self._strong.find(clause)
                                if m.exact and not self.rules.negation.cancels(m)), None)
         total += self.rules.sentiment.exclamation * min(3, raw_text.count("！") + raw_text.count("!"))
         return UtteranceMood(round(total, 2), tuple(dict.fromkeys(reasons)), strong)
+
+    def _words(self, clause: Clause) -> list[tuple[float, object]]:
+        """Lexicon hits in a clause, longest first, none counted twice (逼我 inside 别逼我)."""
+        hits = [(weight, m) for weight, phrases in self._categories.values() for m in phrases.find(clause)
+                if not self.rules.negation.cancels(m)]
+        kept, taken = [], set()
+        for weight, match in sorted(hits, key=lambda h: h[1].start - h[1].end):
+            span = set(range(match.start, match.end))
+            if not span & taken:
+                kept.append((weight, match))
+                taken |= span
+        return kept
 
     def add(self, mood: UtteranceMood) -> float:
         """Record a customer utterance; return the trailing mood (decayed sum of recent scores)."""
