@@ -71,9 +71,11 @@ def pct(values: list[float], q: float) -> float:
 async def run_stream(calls: list[str], speed: float, out_dir: Path, settings) -> dict:
     from ferryman.asr import build_runtime
     from ferryman.cases.schema import load_case_file
+    from ferryman.hints import prepare as prepare_hints
     from ferryman.replay import JsonlSink, replay_audio
 
     asr = build_runtime(settings)
+    prepare_hints()               # as the server does at start: not on the first call's clock
     latencies, missing, cpu, audio_s, wall = [], 0, 0.0, 0.0, 0.0
     for call_id in calls:
         call = json.loads((CORPUS / f"{call_id}.json").read_text(encoding="utf-8"))

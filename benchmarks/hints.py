@@ -46,10 +46,12 @@ async def text_path(out_dir: Path) -> None:
 async def audio_path(out_dir: Path) -> None:
     from ferryman.asr import build_runtime
     from ferryman.cases.schema import load_case_file
+    from ferryman.hints import prepare as prepare_hints
     from ferryman.replay import JsonlSink, replay_audio
     from ferryman.settings import Settings
 
     asr = build_runtime(Settings())
+    prepare_hints()
     for call in sorted(CORPUS.glob("*.json")):
         sink = JsonlSink(out_dir / f"{call.stem}.jsonl")
         await replay_audio(call.with_suffix(".flac"), load_case_file(call), sink, asr, speed=0)

@@ -26,13 +26,11 @@ def _uvicorn_server(settings: Settings):
     import uvicorn
 
     from ferryman.asr.model import check_model_dir
-    from ferryman.hints.plans import load_plan_rules
-    from ferryman.hints.rules import load_rules
+    from ferryman.hints import prepare as prepare_hints
     from ferryman.web.app import create_app
 
     check_model_dir(settings.model_dir)  # one clear message now, not a traceback at start-up
-    load_rules()
-    load_plan_rules()
+    prepare_hints()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                             log_level="info", ws_max_size=settings.max_frame_bytes * 2)
@@ -94,8 +92,10 @@ def cmd_demo(args, settings: Settings) -> None:
 # -- replay ----------------------------------------------------------------------------------
 async def _replay(args, settings: Settings) -> None:
     from ferryman.cases.schema import load_case_file
+    from ferryman.hints import prepare as prepare_hints
     from ferryman.replay import JsonlSink, replay_audio, replay_transcript
 
+    await asyncio.to_thread(prepare_hints)
     case_file = args.case or args.transcript
     if case_file is None:
         raise UsageError("--case is required with AUDIO")

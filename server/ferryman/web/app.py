@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ferryman.bus.streams import EventBus
 from ferryman.cases.store import CaseStore, PolicyStore
+from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
         state.redis = async_client(url)
         state.cases = CaseStore(state.redis)
         state.policies = PolicyStore(state.redis)
+        await asyncio.to_thread(prepare_hints)
         await state.policies.seed(load_rules().default_policies)
         state.bus = EventBus(state.redis, settings.events_maxlen)
         if asr is None:
