@@ -73,6 +73,8 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
         if event.type == "transcript" and event.final:
             who = "坐席" if event.channel == "agent" else "客户"
             print(f"  [{event.t:6.1f}s] {who}: {event.text}", flush=True)
+        elif event.type == "hint":
+            print(f"  [{event.t:6.1f}s]   ▶ 提示（{event.code}）{event.title} — {event.suggestion}", flush=True)
 
     follower = asyncio.create_task(follow_call(base, call_id, show))
     result = await stream_audio(base, call_id, case.case_id, audio, speed, agent_id="demo-agent")

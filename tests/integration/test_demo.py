@@ -21,5 +21,6 @@ def test_demo_streams_a_call_through_the_server_and_exits(tmp_path, corpus, free
     finals = re.findall(r"\] (坐席|客户): (.+)", out.stdout)
     assert {who for who, _ in finals} == {"坐席", "客户"}
     assert "投诉" in "".join(text for who, text in finals if who == "客户")
+    assert "提示（agent_compliance）" in out.stdout          # d06's agent threatens: the hint shows up
     assert "call finished" in out.stdout
     assert not (tmp_path / "redis" / "url").exists(), "the embedded redis-server was not stopped"
