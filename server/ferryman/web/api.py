@@ -23,11 +23,15 @@ async def get_case(case_id: str, request: Request) -> Case:
     return case
 
 
+def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
+    if in_body != in_url:
+        raise HTTPException(422, [{"loc": ["body", field], "type": "value_error",
+                                   "msg": f"{field} '{in_body}' does not match the URL ('{in_url}')"}])
+
+
 @router.put("/cases/{case_id}", response_model=Case)
 async def put_case(case_id: str, case: Case, request: Request) -> Case:
-    if case.case_id != case_id:
-        raise HTTPException(422, [{"loc": ["body", "case_id"], "type": "value_error",
-                                   "msg": f"case_id '{case.case_id}' does not match the URL ('{case_id}')"}])
+    _id_must_match_url("case_id", case.case_id, case_id)
     await request.app.state.cases.put(case)
     return case
 
@@ -45,9 +49,7 @@ async def list_policies(request: Request) -> list[Policy]:
 
 @router.put("/policies/{policy_id}", response_model=Policy)
 async def put_policy(policy_id: str, policy: Policy, request: Request) -> Policy:
-    if policy.id != policy_id:
-        raise HTTPException(422, [{"loc": ["body", "id"], "type": "value_error",
-                                   "msg": f"id '{policy.id}' does not match the URL ('{policy_id}')"}])
+    _id_must_match_url("id", policy.id, policy_id)
     await request.app.state.policies.put(policy)
     return policy
 
