@@ -26,25 +26,14 @@ def _break(path, old, new):
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_bad_severity_is_named(rules_copy):
-    _break(rules_copy / "cards.yaml", "severity: critical", "severity: urgent")
-    with pytest.raises(RulesError, match=r"cards\.yaml: codes\.avoid_topic\.severity"):
-        Rules(rules_copy)
-
-
-def test_misspelt_code_is_named(rules_copy):
-    _break(rules_copy / "cards.yaml", "  escalation:", "  escalashun:")
-    with pytest.raises(RulesError, match="escalation"):
-        Rules(rules_copy)
-
-
-def test_unknown_field_in_an_intent_is_named(rules_copy):
-    _break(rules_copy / "intents.yaml", "  complaint:\n    speaker: customer", "  complaint:\n    speeker: customer")
-    with pytest.raises(RulesError, match=r"intents\.yaml: intents\.complaint\.speeker"):
-        Rules(rules_copy)
-
-
-def test_broken_yaml_is_reported(rules_copy):
-    _break(rules_copy / "sentiment.yaml", "categories:", "categories: [")
-    with pytest.raises(RulesError, match=r"sentiment\.yaml"):
+@pytest.mark.parametrize("file, old, new, named", [
+    ("cards.yaml", "severity: critical", "severity: urgent", r"cards\.yaml: codes\.avoid_topic\.severity"),
+    ("cards.yaml", "  escalation:", "  escalashun:", r"cards\.yaml: .*escalation"),
+    ("intents.yaml", "  complaint:\n    speaker: customer", "  complaint:\n    speeker: customer",
+     r"intents\.yaml: intents\.complaint\.speeker"),
+    ("sentiment.yaml", "categories:", "categories: [", r"sentiment\.yaml"),
+])
+def test_a_mistake_names_its_file_and_field(rules_copy, file, old, new, named):
+    _break(rules_copy / file, old, new)
+    with pytest.raises(RulesError, match=named):
         Rules(rules_copy)
