@@ -28,5 +28,4 @@ def hint_processor(case, policies=None, today: date | None = None):
     async def process(event):
         return engine.on_event(event)
 
-    process.engine = engine  # type: ignore[attr-defined]
     return process

@@ -96,13 +96,15 @@ class HintEngine:
 
     def _on_final(self, event: TranscriptEvent) -> list[Event]:
         turn = self._turn_for(event)
-        clauses = split_clauses(turn.text, self.rules.phonetics)
+        clauses = split_clauses(turn.text, self.rules.phonetics)       # the whole turn so far
+        said = turn.texts[-1]                                           # this final, phantoms removed
+        own = split_clauses(said, self.rules.phonetics)
         out: list[Event] = []
         candidates: list[Candidate] = []
         if event.channel == "customer":
-            candidates += self._customer(clauses, event, out)
+            candidates += self._customer(clauses, said, own, out)
         else:
-            candidates += self._agent(clauses, event, out)
+            candidates += self._agent(clauses, own, event, out)
         candidates += self._topics(clauses)
         for candidate in candidates:
             hint = self._admit(candidate, turn, event)
@@ -141,9 +143,9 @@ class HintEngine:
                     found.setdefault(name, []).append(match)
         return found, ruled_out - set(found)
 
-    def _customer(self, clauses: list[Clause], event: TranscriptEvent, out: list[Event]) -> list[Candidate]:
+    def _customer(self, clauses: list[Clause], said: str, own: list[Clause], out: list[Event]) -> list[Candidate]:
         intents, ruled_out = self._intents(clauses, "customer")
-        self._add_semantic(intents, ruled_out)
+        self._add_semantic(intents, ruled_out, said)
         found: list[Candidate] = []
         if "third_party" in intents and not self._debtor_confirmed:
             self._third_party = True
@@ -168,14 +170,14 @@ class HintEngine:
                                                       for k, v in debt.model_dump().items()}))
         if "promise" in intents:
             found += self._promise(intents["promise"])
-        found += self._escalation(clauses, event, out)
+        found += self._escalation(own, said, out)
         return found
 
-    def _add_semantic(self, intents: dict[str, list], ruled_out: set[str]) -> None:
+    def _add_semantic(self, intents: dict[str, list], ruled_out: set[str], said: str) -> None:
         """Intents the phrase rules missed in this final, by meaning (see semantic.py)."""
-        if self._semantic is None or self._turn is None:
+        if self._semantic is None:
             return
-        for found in self._semantic.classify(self._turn.texts[-1]):
+        for found in self._semantic.classify(said):
             if found.intent not in intents and found.intent not in ruled_out:
                 clause = Clause(found.sentence, (), ())
                 intents[found.intent] = [Match("≈" + found.example, clause, 0, len(found.sentence), exact=False)]
@@ -226,10 +228,9 @@ class HintEngine:
                                   {"promise": promise.as_data(), "case_id": self.case.case_id})]
         return []
 
-    def _escalation(self, clauses: list[Clause], event: TranscriptEvent, out: list[Event]) -> list[Candidate]:
+    def _escalation(self, own: list[Clause], said: str, out: list[Event]) -> list[Candidate]:
         lex = self.rules.sentiment
-        said = self._turn.texts[-1] if self._turn else event.text      # this final, phantoms removed
-        mood = self._mood.score(split_clauses(said, self.rules.phonetics), said)
+        mood = self._mood.score(own, said)
         before, self._window = self._window, self._mood.add(mood)
         score, level = self._mood.level(self._window)
         out.append(MoodEvent(score=score, level=level))
@@ -241,8 +242,8 @@ class HintEngine:
                           {"utterance_score": mood.score, "window": self._window})]
 
     # -- agent -------------------------------------------------------------------------------
-    def _agent(self, clauses: list[Clause], event: TranscriptEvent, out: list[Event]) -> list[Candidate]:
-        own = split_clauses(self._turn.texts[-1] if self._turn else event.text, self.rules.phonetics)
+    def _agent(self, clauses: list[Clause], own: list[Clause], event: TranscriptEvent,
+               out: list[Event]) -> list[Candidate]:
         if self._checklist.hear_agent(own, event.start, event.end):
             out.append(ChecklistEvent(items=dict(self._checklist.ticked), labels=self._checklist.labels))
         breaches = self._compliance.check(clauses, self._third_party and not self._debtor_confirmed)

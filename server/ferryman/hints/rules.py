@@ -38,10 +38,22 @@ class Intent(_Strict):
     negatable: bool = True
 
 
+ENGINE_INTENTS = ("complaint", "hardship_job", "hardship_illness", "hardship_business", "hardship_waiting",
+                  "hardship_cash", "ask_split", "ask_reduce", "ask_delay", "ask_card", "dispute_amount", "promise",
+                  "third_party", "identity_confirmed")
+
+
 class IntentsFile(_Strict):
     intents: dict[str, Intent]
     negators: list[str]
     not_negators: list[str] = []
+
+    @model_validator(mode="after")
+    def _engine_intents_present(self) -> "IntentsFile":
+        missing = [name for name in ENGINE_INTENTS if name not in self.intents]
+        if missing:
+            raise ValueError(f"the engine needs these intents: {missing}")
+        return self
 
 
 class Card(_Strict):
@@ -171,11 +183,6 @@ class Rules:
 
     def phrases(self, phrases: list[str], phonetic: bool = True) -> PhraseSet:
         return PhraseSet(phrases, self.phonetics, phonetic)
-
-    def intent(self, name: str):
-        if name not in self.intents:
-            raise RulesError(f"intents.yaml: the engine needs an intent named '{name}'")
-        return self.intents[name]
 
 
 @lru_cache(maxsize=4)

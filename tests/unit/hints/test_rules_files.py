@@ -32,6 +32,7 @@ def _break(path, old, new):
     ("intents.yaml", "  complaint:\n    speaker: customer", "  complaint:\n    speeker: customer",
      r"intents\.yaml: intents\.complaint\.speeker"),
     ("sentiment.yaml", "categories:", "categories: [", r"sentiment\.yaml"),
+    ("intents.yaml", "  ask_card:", "  ask_kard:", r"intents\.yaml: .*ask_card"),
 ])
 def test_a_mistake_names_its_file_and_field(rules_copy, file, old, new, named):
     _break(rules_copy / file, old, new)
