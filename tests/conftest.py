@@ -52,7 +52,21 @@ def asr_runtime():
     runtime.scheduler.shutdown()
 
 
+# The test server's access tokens: role -> token (agents: agent ids a1 and a2).
+TEST_TOKENS = {"gateway": "tok-gateway", "supervisor": "tok-supervisor", "agent": "tok-agent-a1",
+               "agent2": "tok-agent-a2"}
+
+
+def test_grants() -> dict:
+    return {TEST_TOKENS["gateway"]: {"role": "gateway", "name": "测试网关"},
+            TEST_TOKENS["supervisor"]: {"role": "supervisor", "name": "张组长"},
+            TEST_TOKENS["agent"]: {"role": "agent", "agent_id": "a1", "name": "王敏"},
+            TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
+
+
 class RunningServer:
+    token = TEST_TOKENS
+
     def __init__(self, app, port: int):
         import uvicorn
 
@@ -68,6 +82,9 @@ class RunningServer:
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def headers(self, role: str = "supervisor") -> dict:
+        return {"Authorization": f"Bearer {self.token[role]}"}
 
     def __enter__(self):
         self.thread.start()
@@ -90,7 +107,7 @@ def server(tmp_path_factory, asr_runtime):
     from ferryman.web.app import create_app
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), redis_url=None, port=free_port(),
-                        reconnect_grace_s=0.5, start_timeout_s=2.0)
+                        reconnect_grace_s=0.5, start_timeout_s=2.0, tokens=test_grants())
     with RunningServer(create_app(settings, asr=asr_runtime), settings.port) as running:
         yield running
 

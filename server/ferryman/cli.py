@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -28,8 +29,10 @@ def _uvicorn_server(settings: Settings):
     from ferryman.asr.model import check_model_dir
     from ferryman.hints import prepare as prepare_hints
     from ferryman.web.app import create_app
+    from ferryman.web.auth import TokenBook
 
     check_model_dir(settings.model_dir)  # one clear message now, not a traceback at start-up
+    TokenBook.from_settings(settings)    # same for a broken tokens file
     prepare_hints()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
@@ -45,6 +48,18 @@ def cmd_serve(args, settings: Settings) -> None:
     _uvicorn_server(settings).run()
 
 
+def _demo_tokens(settings: Settings) -> dict[str, str]:
+    """Fresh random tokens for this demo run (added to whatever is configured)."""
+    from ferryman.settings import AccessGrant
+
+    tokens = {role: secrets.token_urlsafe(16) for role in ("agent", "supervisor", "gateway")}
+    settings.tokens = {**settings.tokens,
+                       tokens["agent"]: AccessGrant(role="agent", agent_id="demo-agent", name="王敏（演示坐席）"),
+                       tokens["supervisor"]: AccessGrant(role="supervisor", name="张磊（演示组长）"),
+                       tokens["gateway"]: AccessGrant(role="gateway", name="demo gateway")}
+    return tokens
+
+
 async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: bool, lead_in_s: float) -> None:
     from ferryman.cases.schema import load_case_file
     from ferryman.client import follow_call, put_case, stream_audio
@@ -52,6 +67,7 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
     audio = call_json.with_suffix(".flac")
     if not audio.is_file():
         raise UsageError(f"demo audio {audio} not found (set FERRYMAN_DEMO_CALL to a corpus call .json)")
+    tokens = _demo_tokens(settings)
     server = _uvicorn_server(settings)
     serving = asyncio.create_task(server.serve())
     while not server.started:
@@ -60,14 +76,14 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
             raise UsageError("the server stopped during start-up")
         await asyncio.sleep(0.1)
     base = f"ws://{settings.host}:{settings.port}"
+    ui = f"http://{settings.host}:{settings.port}/ui"
     case = load_case_file(call_json)
-    await put_case(base, case)
+    await put_case(base, case, tokens["gateway"])
     call_id = f"demo-{call_json.stem}-{time.strftime('%H%M%S')}"
-    page = f"http://{settings.host}:{settings.port}/ui/call.html?call={call_id}"
-    print(f"\n  Ferryman demo: call {call_id} (case {case.case_id})\n"
-          f"  live transcript: {page}\n  all calls:       http://{settings.host}:{settings.port}/ui/\n",
-          flush=True)
-    await asyncio.sleep(lead_in_s)  # time to open the page before the first word
+    print(f"\n  Ferryman demo: call {call_id} (case {case.case_id}, customer {case.customer.name})\n"
+          f"  agent panel:     {ui}/agent.html#token={tokens['agent']}\n"
+          f"  supervisor wall: {ui}/supervisor.html#token={tokens['supervisor']}\n"
+          f"  (tokens are new on every run; the call starts in {lead_in_s:g} s)\n", flush=True)
 
     def show(event) -> None:
         if event.type == "transcript" and event.final:
@@ -76,14 +92,17 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
         elif event.type == "hint":
             print(f"  [{event.t:6.1f}s]   ▶ 提示（{event.code}）{event.title} — {event.suggestion}", flush=True)
 
-    follower = asyncio.create_task(follow_call(base, call_id, show))
-    result = await stream_audio(base, call_id, case.case_id, audio, speed, agent_id="demo-agent")
+    # The call opens first (the agent panel shows the brief), then the audio starts after the lead-in.
+    streaming = asyncio.create_task(stream_audio(base, call_id, case.case_id, audio, tokens["gateway"], speed,
+                                                 agent_id="demo-agent", lead_in_s=lead_in_s))
+    follower = asyncio.create_task(follow_call(base, call_id, show, tokens["supervisor"]))
+    result = await streaming
     await follower
-    print(f"\n  call finished: {result.get('finals')} finals. Page: {page}", flush=True)
+    print(f"\n  call finished: {result.get('finals')} finals.", flush=True)
     if exit_after:
         server.should_exit = True
     else:
-        print("  serving until Ctrl-C", flush=True)
+        print("  the pages stay up until Ctrl-C", flush=True)
     await serving
 
 
@@ -128,12 +147,14 @@ async def _replay_via_server(args, case) -> None:
     from ferryman.replay import JsonlSink
 
     base = args.server.rstrip("/")
+    if not args.token:
+        raise UsageError("--server needs --token (a gateway token of that server)")
     call_id = args.call_id or f"{Path(args.audio).stem}-{int(time.time() * 1000)}"
-    await put_case(base, case)
+    await put_case(base, case, args.token)
     sink = JsonlSink(args.out)
     try:
-        follower = asyncio.create_task(follow_call(base, call_id, sink.publish))
-        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.speed)
+        follower = asyncio.create_task(follow_call(base, call_id, sink.publish, args.token))
+        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.token, args.speed)
         await follower
     finally:
         sink.close()
@@ -179,6 +200,28 @@ def cmd_model(args, settings: Settings) -> None:
         print(f"speech model at {target} is complete")
 
 
+def cmd_tokens(args, settings: Settings) -> None:
+    """Add a new random token to the tokens file (created if missing); print the token once."""
+    import yaml
+
+    from ferryman.settings import AccessGrant
+    from ferryman.web.auth import load_tokens_file
+
+    path = Path(args.file or settings.tokens_file or "tokens.yaml")
+    grants = load_tokens_file(path) if path.exists() else {}
+    try:
+        grant = AccessGrant(role=args.role, agent_id=args.agent_id, name=args.name or "")
+    except ValidationError as exc:
+        raise UsageError(str(exc.errors()[0]["msg"])) from exc
+    token = secrets.token_urlsafe(24)
+    grants[token] = grant
+    data = {"tokens": {t: g.model_dump(exclude_none=True) for t, g in grants.items()}}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    print(token)
+    print(f"added a {args.role} token to {path} (set FERRYMAN_TOKENS_FILE={path.resolve()})", file=sys.stderr)
+
+
 # -- entry -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferryman", description="Ferryman (摆渡) real-time call copilot")
@@ -193,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="serve, and stream a corpus call through the whole pipeline")
     demo.add_argument("--call", help="corpus call .json (default: FERRYMAN_DEMO_CALL, d01)")
     demo.add_argument("--speed", type=float, default=1.0)
-    demo.add_argument("--lead-in", type=float, default=3.0, help="seconds before the audio starts")
+    demo.add_argument("--lead-in", type=float, default=8.0,
+                      help="seconds between the call opening (brief on the agent panel) and its audio")
     demo.add_argument("--exit", action="store_true", help="stop the server when the call ends")
     demo.set_defaults(func=cmd_demo)
 
@@ -203,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", required=True, help="events JSONL to write")
     replay.add_argument("--speed", type=float, default=0.0, help="0 = as fast as compute allows")
     replay.add_argument("--server", help="ws://host:port of a running server to stream through")
+    replay.add_argument("--token", help="with --server: a gateway token of that server")
     replay.add_argument("--transcript", help="corpus call JSON: feed its reference turns, no ASR")
     replay.add_argument("--call-id")
     replay.set_defaults(func=cmd_replay)
@@ -212,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp = cases_sub.add_parser("import", help="import case JSON files (or corpus call files)")
     imp.add_argument("files", nargs="+")
     imp.set_defaults(func=cmd_cases)
+
+    tokens = sub.add_parser("tokens", help="access tokens for agents, supervisors and the gateway")
+    tokens_sub = tokens.add_subparsers(dest="action", required=True)
+    add = tokens_sub.add_parser("add", help="add a new random token to the tokens file and print it")
+    add.add_argument("--role", required=True, choices=["agent", "supervisor", "gateway"])
+    add.add_argument("--agent-id", help="the agent's id as the gateway sends it (role agent)")
+    add.add_argument("--name", help="display name (zh-CN), shown on the supervisor wall")
+    add.add_argument("--file", help="tokens YAML (default: FERRYMAN_TOKENS_FILE, else ./tokens.yaml)")
+    add.set_defaults(func=cmd_tokens)
 
     model = sub.add_parser("model", help="the speech model")
     model.add_argument("action", choices=["install", "check"])
@@ -225,13 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     from ferryman.hints.rules import RulesError
     from ferryman.infra.redis import RedisUnavailable
     from ferryman.ingest.sources import AudioFileError
+    from ferryman.web.auth import AccessConfigError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args, get_settings())
-    except (UsageError, ModelError, RulesError, RedisUnavailable, AudioFileError, ValidationError) as exc:
+    except (UsageError, ModelError, RulesError, RedisUnavailable, AudioFileError, ValidationError,
+            AccessConfigError) as exc:
         print(f"ferryman: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -28,27 +28,35 @@ def http_base(ws_url: str) -> str:
     return ws_url.rstrip("/").replace("ws://", "http://", 1).replace("wss://", "https://", 1)
 
 
-def _put_case_blocking(base: str, case: Case) -> None:
+def _put_case_blocking(base: str, case: Case, token: str) -> None:
     request = urllib.request.Request(f"{http_base(base)}/api/cases/{case.case_id}", method="PUT",
                                      data=case.model_dump_json().encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     try:
         urllib.request.urlopen(request, timeout=10).read()
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"the server refused case {case.case_id}: {exc.code} {exc.read().decode()}") from exc
 
 
-async def put_case(base: str, case: Case) -> None:
-    await asyncio.to_thread(_put_case_blocking, base, case)
+async def put_case(base: str, case: Case, token: str) -> None:
+    """Upload a case (a gateway or supervisor token)."""
+    await asyncio.to_thread(_put_case_blocking, base, case, token)
+
+
+async def subscribe(url: str, token: str):
+    """Open a subscriber socket and authenticate on it (its first message)."""
+    ws = await websockets.connect(url, max_size=None)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    return ws
 
 
 async def follow_call(base: str, call_id: str, on_event: Callable[[Event], Awaitable[None] | None],
-                      retries: int = 20) -> None:
+                      token: str, retries: int = 20) -> None:
     """Every event of the call until it ends; reconnects with the last id after a drop."""
     last, failures = "0-0", 0
     while True:
         try:
-            async with websockets.connect(f"{base}/ws/calls/{call_id}?after={last}", max_size=None) as ws:
+            async with await subscribe(f"{base}/ws/calls/{call_id}?after={last}", token) as ws:
                 failures = 0
                 async for message in ws:
                     event = parse_event(message)
@@ -59,22 +67,32 @@ async def follow_call(base: str, call_id: str, on_event: Callable[[Event], Await
                     if isinstance(event, CallEvent) and event.state in TERMINAL_STATES:
                         return
         except (OSError, websockets.ConnectionClosedError) as exc:
+            refused = getattr(exc, "rcvd", None)
+            if refused is not None and refused.code in (4400, 4401, 4403):
+                raise RuntimeError(f"the server refused the event stream of call {call_id}: "
+                                   f"{refused.code} {refused.reason}") from exc
             failures += 1
             if failures > retries:
                 raise RuntimeError(f"lost the event stream of call {call_id}: {exc}") from exc
             await asyncio.sleep(min(0.2 * failures, 2.0))
 
 
-async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, speed: float = 1.0,
-                       agent_id: str = "replay") -> dict:
-    """Send a stereo file through the ingest socket (pcm_s16le, 16 kHz, 2 channels)."""
+async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, token: str, speed: float = 1.0,
+                       agent_id: str = "replay", lead_in_s: float = 0.0) -> dict:
+    """Send a stereo file through the ingest socket (pcm_s16le, 16 kHz, 2 channels) with a
+    gateway token. ``lead_in_s``: the call is open (the agent reads the brief) before the audio."""
     agent, customer = read_stereo(audio)
     async with websockets.connect(f"{base}/ws/ingest/{call_id}", max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", "case_id": case_id, "agent_id": agent_id,
+        await ws.send(json.dumps({"type": "start", "token": token, "case_id": case_id, "agent_id": agent_id,
                                   "sample_rate": ASR_RATE, "encoding": "pcm_s16le", "channels": 2}))
-        started = json.loads(await ws.recv())
+        try:
+            started = json.loads(await ws.recv())
+        except websockets.ConnectionClosed as exc:
+            raise RuntimeError(f"server did not start the call: {exc.rcvd.code if exc.rcvd else ''} "
+                               f"{exc.rcvd.reason if exc.rcvd else exc}") from exc
         if started.get("type") != "started":
             raise RuntimeError(f"server did not start the call: {started}")
+        await asyncio.sleep(lead_in_s)
         loop = asyncio.get_running_loop()
         t0, fed = loop.time(), 0.0
         for block in stereo_blocks(agent, customer, FRAME_S):

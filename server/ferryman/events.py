@@ -86,7 +86,36 @@ class MoodEvent(_Event):
     level: Literal["calm", "tense", "angry"]
 
 
-Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ChecklistEvent, MoodEvent],
+class AckEvent(_Event):
+    """The agent acknowledged a hint card (``hint_id`` is the card's stream id)."""
+
+    type: Literal["ack"] = "ack"
+    hint_id: str
+    by: str
+
+
+class CoachEvent(_Event):
+    """A supervisor's message to the agent on this call."""
+
+    type: Literal["coach"] = "coach"
+    text: str
+    by: str
+
+
+class PromiseEvent(_Event):
+    """The agent confirmed a captured promise to pay, or corrected its amount or date."""
+
+    type: Literal["promise"] = "promise"
+    status: Literal["confirmed", "corrected"]
+    amount: float
+    due: str = Field(description="ISO date the customer promised to pay by")
+    hint_id: str | None = None
+    case_id: str
+    by: str
+
+
+Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ChecklistEvent, MoodEvent, AckEvent, CoachEvent,
+                        PromiseEvent],
                   Field(discriminator="type")]
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 

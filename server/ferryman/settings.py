@@ -10,10 +10,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class AccessGrant(BaseModel):
+    """What one access token may do. ``agent`` tokens name the agent whose calls they see."""
+
+    role: Literal["agent", "supervisor", "gateway"]
+    agent_id: str | None = Field(None, min_length=1, max_length=128)
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _agents_name_themselves(self) -> "AccessGrant":
+        if self.role == "agent" and not self.agent_id:
+            raise ValueError("an agent token needs its agent_id")
+        return self
 
 
 class Settings(BaseSettings):
@@ -56,6 +70,13 @@ class Settings(BaseSettings):
     long_utterance_s: float = Field(6.0, description="past this, a short pause (0.2 s) already ends an utterance")
     max_utterance_s: float = Field(14.0, description="longer speech is cut at its quietest point")
     partial_interval_s: float = Field(0.7, description="at most one partial hypothesis per this much audio")
+
+    # --- access -------------------------------------------------------------------------
+    tokens: dict[str, AccessGrant] = Field(
+        default_factory=dict, description="access tokens as JSON: {token: {role, agent_id, name}}; "
+                                          "role is agent, supervisor or gateway (the telephony side)")
+    tokens_file: Path | None = Field(None, description="YAML file of access tokens, same shape as "
+                                                       "FERRYMAN_TOKENS (see `ferryman tokens add`)")
 
     # --- demo ---------------------------------------------------------------------------
     demo_call: Path = Field(PROJECT_ROOT.parent / "shared" / "corpus" / "calls" / "d01.json",

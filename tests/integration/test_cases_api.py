@@ -17,27 +17,27 @@ def _case(corpus, call="d01"):
 
 def test_put_then_get_round_trips(server, corpus):
     case = _case(corpus)
-    put = httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case)
+    put = httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case, headers=server.headers())
     assert put.status_code == 200
-    got = httpx.get(f"{server.http}/api/cases/{case['case_id']}").json()
+    got = httpx.get(f"{server.http}/api/cases/{case['case_id']}", headers=server.headers()).json()
     assert got["debt"]["total"] == 110000 and got["sensitive_topics"] == ["家人"]
 
 
 def test_bad_case_is_422_naming_the_field(server, corpus):
     case = _case(corpus)
     case["debt"]["min_payment"] = "twelve thousand"
-    reply = httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case)
+    reply = httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case, headers=server.headers())
     assert reply.status_code == 422
     assert ["body", "debt", "min_payment"] in [e["loc"] for e in reply.json()["detail"]]
 
 
 def test_case_id_must_match_the_url(server, corpus):
-    reply = httpx.put(f"{server.http}/api/cases/OTHER-1", json=_case(corpus))
+    reply = httpx.put(f"{server.http}/api/cases/OTHER-1", json=_case(corpus), headers=server.headers())
     assert reply.status_code == 422 and "case_id" in reply.text
 
 
 def test_unknown_case_is_404(server):
-    assert httpx.get(f"{server.http}/api/cases/NOPE-404").status_code == 404
+    assert httpx.get(f"{server.http}/api/cases/NOPE-404", headers=server.headers()).status_code == 404
 
 
 def test_cli_import_reaches_the_running_servers_redis(server, corpus):
@@ -49,7 +49,7 @@ def test_cli_import_reaches_the_running_servers_redis(server, corpus):
                           str(corpus / "d07.json"), str(corpus / "d08.json")],
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert httpx.get(f"{server.http}/api/cases/CC-2023-042008").json()["customer"]["name"] == "周杰"
+    assert httpx.get(f"{server.http}/api/cases/CC-2023-042008", headers=server.headers()).json()["customer"]["name"] == "周杰"
 
 
 def test_cli_import_rejects_bad_files_clearly(tmp_path, redis_server):

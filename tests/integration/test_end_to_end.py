@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from ferryman.cases.schema import load_case_file
-from ferryman.client import follow_call, put_case, stream_audio
+from ferryman.client import follow_call, put_case, stream_audio, subscribe
 from ferryman.ingest.audio import encode_mulaw
 from ferryman.ingest.sources import read_stereo
 
@@ -25,9 +25,10 @@ def d06_events(server, corpus):
     events = []
 
     async def scenario():
-        await put_case(server.ws, case)
-        follower = asyncio.create_task(follow_call(server.ws, "e2e-d06", events.append))
-        stopped = await stream_audio(server.ws, "e2e-d06", case.case_id, corpus / "d06.flac", speed=3)
+        await put_case(server.ws, case, server.token["gateway"])
+        follower = asyncio.create_task(follow_call(server.ws, "e2e-d06", events.append, server.token["supervisor"]))
+        stopped = await stream_audio(server.ws, "e2e-d06", case.case_id, corpus / "d06.flac", server.token["gateway"],
+                                     speed=3)
         await asyncio.wait_for(follower, 120)
         return stopped
 
@@ -65,7 +66,7 @@ def test_a_subscriber_resuming_from_any_id_gets_exactly_the_rest(server, d06_eve
 
     async def resume():
         got = []
-        async with websockets.connect(f"{server.ws}/ws/calls/e2e-d06?after={events[cut].id}") as ws:
+        async with await subscribe(f"{server.ws}/ws/calls/e2e-d06?after={events[cut].id}", server.token["supervisor"]) as ws:
             async for message in ws:
                 got.append(json.loads(message)["id"])
         return got
@@ -74,9 +75,9 @@ def test_a_subscriber_resuming_from_any_id_gets_exactly_the_rest(server, d06_eve
 
 
 def test_call_index_records_the_call(server, d06_events):
-    info = httpx.get(f"{server.http}/api/calls/e2e-d06").json()
+    info = httpx.get(f"{server.http}/api/calls/e2e-d06", headers=server.headers()).json()
     assert info["state"] == "ended" and info["case_id"] == "CC-2023-020006"
-    assert "e2e-d06" not in [c["call_id"] for c in httpx.get(f"{server.http}/api/calls").json()]
+    assert "e2e-d06" not in [c["call_id"] for c in httpx.get(f"{server.http}/api/calls", headers=server.headers()).json()]
 
 
 def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
@@ -86,7 +87,7 @@ def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
 
     async def channel_socket(name, audio):
         async with websockets.connect(f"{server.ws}/ws/ingest/e2e-mono") as ws:
-            await ws.send(json.dumps({"type": "start", "case_id": case.case_id, "agent_id": "t2",
+            await ws.send(json.dumps({"type": "start", "token": server.token["gateway"], "case_id": case.case_id, "agent_id": "t2",
                                       "sample_rate": 8000, "encoding": "mulaw", "channels": 1, "channel": name}))
             assert json.loads(await ws.recv())["type"] == "started"
             payload = encode_mulaw(audio[::2])   # the corpus is telephone-band: decimate
@@ -98,8 +99,8 @@ def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
 
     async def scenario():
         events = []
-        await put_case(server.ws, case)
-        follower = asyncio.create_task(follow_call(server.ws, "e2e-mono", events.append))
+        await put_case(server.ws, case, server.token["gateway"])
+        follower = asyncio.create_task(follow_call(server.ws, "e2e-mono", events.append, server.token["supervisor"]))
         a, c = slice(int(9.5 * 16000), int(20.5 * 16000)), slice(int(40 * 16000), int(46.5 * 16000))
         await asyncio.gather(channel_socket("agent", agent[a]), channel_socket("customer", customer[c]))
         await asyncio.wait_for(follower, 60)

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", autouse=True)
 def d06_case(server, corpus):
     case = json.loads((corpus / "d06.json").read_text(encoding="utf-8"))["case"]
-    httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case).raise_for_status()
+    httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case, headers=server.headers("gateway")).raise_for_status()
     return case
 
 
-START = {"type": "start", "case_id": "CC-2023-020006", "agent_id": "t1", "sample_rate": 16000,
+START = {"type": "start", "token": "tok-gateway", "case_id": "CC-2023-020006", "agent_id": "t1", "sample_rate": 16000,
          "encoding": "pcm_s16le", "channels": 2}
 SILENCE = encode_pcm16(np.zeros(3200, np.float32))   # 100 ms stereo
 
@@ -49,6 +49,9 @@ async def close_code(url, *messages):
     ("odd-bytes", [json.dumps(START), b"\x00\x01\x02"], CloseCode.BAD_MESSAGE, "malformed"),
     ("second-start", [json.dumps(START), json.dumps(START)], CloseCode.OUT_OF_ORDER, "second start"),
     ("unknown-type", [json.dumps(START), json.dumps({"type": "pause"})], CloseCode.BAD_MESSAGE, "pause"),
+    ("no-token", [json.dumps({**START, "token": None})], CloseCode.UNAUTHENTICATED, "no access token"),
+    ("bad-token", [json.dumps({**START, "token": "guess"})], CloseCode.UNAUTHENTICATED, "unknown"),
+    ("agent-token", [json.dumps({**START, "token": "tok-agent-a1"})], CloseCode.FORBIDDEN, "gateway"),
 ])
 def test_protocol_errors_close_with_their_code(server, name, messages, code, words):
     got_code, reason = asyncio.run(close_code(f"{server.ws}/ws/ingest/proto-{name}", *messages))
@@ -64,7 +67,7 @@ def test_start_timeout(server):
 
 def test_a_call_ended_by_a_protocol_error_still_ends_cleanly(server):
     asyncio.run(close_code(f"{server.ws}/ws/ingest/proto-ends", json.dumps(START), SILENCE, b"\x01"))
-    info = httpx.get(f"{server.http}/api/calls/proto-ends").json()
+    info = httpx.get(f"{server.http}/api/calls/proto-ends", headers=server.headers()).json()
     assert info["state"] == "ended"
 
 
@@ -96,7 +99,7 @@ def test_abrupt_disconnect_ends_the_call_as_dropped_and_others_go_on(server):
         await dropped.send(SILENCE)
         dropped.transport.abort()                      # no close frame, no stop: a dead line
         await asyncio.sleep(1.5)                       # past the test server's reconnect grace
-        info = httpx.get(f"{server.http}/api/calls/proto-drop").json()
+        info = httpx.get(f"{server.http}/api/calls/proto-drop", headers=server.headers()).json()
         assert info["state"] == "dropped"
         await other.send(SILENCE)                      # the other call is unaffected
         await other.send(json.dumps({"type": "stop"}))

@@ -13,17 +13,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_default_policies_are_seeded_and_editable(server):
-    policies = {p["id"]: p for p in httpx.get(f"{server.http}/api/policies").json()}
+    policies = {p["id"]: p for p in httpx.get(f"{server.http}/api/policies", headers=server.headers()).json()}
     assert "hardship_deferral" in policies and "illness" in policies["hardship_deferral"]["applies_to"]
     edited = {**policies["hardship_deferral"], "benefit": "还款日最长延后六十天"}
-    assert httpx.put(f"{server.http}/api/policies/hardship_deferral", json=edited).status_code == 200
-    again = {p["id"]: p for p in httpx.get(f"{server.http}/api/policies").json()}
+    assert httpx.put(f"{server.http}/api/policies/hardship_deferral", json=edited, headers=server.headers()).status_code == 200
+    again = {p["id"]: p for p in httpx.get(f"{server.http}/api/policies", headers=server.headers()).json()}
     assert again["hardship_deferral"]["benefit"] == "还款日最长延后六十天"
 
 
 def test_bad_policy_is_422_naming_the_field(server):
     bad = {"id": "p1", "name": "x", "applies_to": ["lottery"]}
-    reply = httpx.put(f"{server.http}/api/policies/p1", json=bad)
+    reply = httpx.put(f"{server.http}/api/policies/p1", json=bad, headers=server.headers())
     assert reply.status_code == 422 and reply.json()["detail"][0]["loc"][:2] == ["body", "applies_to"]
 
 
@@ -43,5 +43,5 @@ def test_a_promise_hint_is_stored_with_its_event_and_served(server):
         return stored
 
     stored = asyncio.run(scenario())
-    assert stored == [{**promise, "call_id": "ptp-call", "t": 118.9}]
-    assert httpx.get(f"{server.http}/api/cases/CASE-PTP/promises").json() == stored
+    assert stored == [{"status": "captured", **promise, "call_id": "ptp-call", "t": 118.9}]
+    assert httpx.get(f"{server.http}/api/cases/CASE-PTP/promises", headers=server.headers()).json() == stored

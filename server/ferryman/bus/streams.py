@@ -1,9 +1,13 @@
 """Per-call event streams in Redis, and the call index.
 
     call:{call_id}:events   XADD-ed events ({"e": <event json>}), capped at ~maxlen
-    call:{call_id}          hash: case_id, agent_id, state, started_at, ended_at
+    call:{call_id}          hash: case_id, agent_id, state, started_at, ended_at, and the floor
+                            summary: mood_score, mood_level, last_hint, gravest_hint (JSON)
     calls:live              set of call ids in progress
-    ptp:{case_id}           list of captured promises to pay (JSON), written with their hint
+    floor:events            every call's floor events (call, hint, mood, coach, ack, promise):
+                            what the supervisor wall and the agents' call lists follow
+    ptp:{case_id}           list of promises to pay (JSON): captured with their hint, then
+                            confirmed or corrected by the agent
 
 A subscriber gives the last stream id it saw and receives everything after it, so a socket
 that reconnects misses nothing and repeats nothing.
@@ -21,11 +25,19 @@ from typing import AsyncIterator
 import redis
 import redis.asyncio as aioredis
 
-from ferryman.events import CallEvent, Event, HintEvent, parse_event
+from ferryman.events import CallEvent, Event, HintEvent, MoodEvent, PromiseEvent, parse_event
 
 log = logging.getLogger(__name__)
 LIVE = "calls:live"
+FLOOR = "floor:events"
+FLOOR_TYPES = ("call", "hint", "mood", "coach", "ack", "promise")
 TERMINAL_STATES = ("ended", "dropped")
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def gravity(hint: dict) -> tuple[int, int]:
+    """Graver first: severity, then priority (1 is the most urgent)."""
+    return SEVERITY_RANK.get(hint.get("severity", "info"), 0), -int(hint.get("priority", 9))
 
 
 def events_key(call_id: str) -> str:
@@ -47,21 +59,41 @@ def _next_id(stream_id: str) -> str:
 
 
 class EventBus:
-    def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000):
+    def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000, floor_maxlen: int = 50000):
         self._redis = redis_client
-        self._maxlen = maxlen
+        self._maxlen, self._floor_maxlen = maxlen, floor_maxlen
 
     async def append(self, event: Event) -> str:
-        """Write one event (and, for call events, the call index) atomically."""
+        """Write one event with everything derived from it (call index, floor, summary,
+        promises) in one transaction; returns the event's id in the call's stream."""
+        gravest = await self._redis.hget(call_key(event.call_id), "gravest_hint") \
+            if isinstance(event, HintEvent) else None
         pipe = self._redis.pipeline(transaction=True)
-        pipe.xadd(events_key(event.call_id), {"e": event.to_json()}, maxlen=self._maxlen, approximate=True)
+        payload = event.to_json()
+        pipe.xadd(events_key(event.call_id), {"e": payload}, maxlen=self._maxlen, approximate=True)
+        if event.type in FLOOR_TYPES:
+            pipe.xadd(FLOOR, {"e": payload}, maxlen=self._floor_maxlen, approximate=True)
         if isinstance(event, CallEvent):
             self._index_call(pipe, event)
-        if isinstance(event, HintEvent) and event.code == "promise_to_pay":
-            record = {**event.data["promise"], "call_id": event.call_id, "t": event.t}
-            pipe.rpush(promises_key(event.data["case_id"]), json.dumps(record, ensure_ascii=False))
+        elif isinstance(event, MoodEvent):
+            pipe.hset(call_key(event.call_id), mapping={"mood_score": event.score, "mood_level": event.level})
+        elif isinstance(event, HintEvent):
+            self._summarise_hint(pipe, event, payload, gravest)
+        elif isinstance(event, PromiseEvent):
+            record = {"status": event.status, "amount": event.amount, "due": event.due, "hint_id": event.hint_id,
+                      "by": event.by, "call_id": event.call_id, "t": event.t}
+            pipe.rpush(promises_key(event.case_id), json.dumps(record, ensure_ascii=False))
         results = await pipe.execute()
         return results[0]
+
+    def _summarise_hint(self, pipe, event: HintEvent, payload: str, gravest: str | None) -> None:
+        summary = {"last_hint": payload}
+        if gravest is None or gravity(event.model_dump()) > gravity(json.loads(gravest)):
+            summary["gravest_hint"] = payload
+        pipe.hset(call_key(event.call_id), mapping=summary)
+        if event.code == "promise_to_pay":
+            record = {"status": "captured", **event.data["promise"], "call_id": event.call_id, "t": event.t}
+            pipe.rpush(promises_key(event.data["case_id"]), json.dumps(record, ensure_ascii=False))
 
     def _index_call(self, pipe, event: CallEvent) -> None:
         fields = {"state": event.state, f"{'started' if event.state == 'started' else 'ended'}_at": time.time()}
@@ -85,15 +117,33 @@ class EventBus:
         entries = await self._redis.xrange(events_key(call_id), min=_next_id(after), count=count)
         return [self._decode(entry_id, fields) for entry_id, fields in entries]
 
-    async def follow(self, call_id: str, after: str = "0-0", block_ms: int = 1000) -> AsyncIterator[Event]:
-        """Every event after ``after``, then new ones as they come; rides out Redis restarts."""
+    async def event(self, call_id: str, event_id: str) -> Event | None:
+        entries = await self._redis.xrange(events_key(call_id), min=event_id, max=event_id)
+        return self._decode(*entries[0]) if entries else None
+
+    async def floor_tail(self, count: int) -> tuple[str, list[Event]]:
+        """The floor stream's last id and its last ``count`` events, oldest first."""
+        entries = await self._redis.xrevrange(FLOOR, count=max(count, 1))
+        last = entries[0][0] if entries else "0-0"
+        return last, [self._decode(entry_id, fields) for entry_id, fields in reversed(entries[:count])]
+
+    def follow(self, call_id: str, after: str = "0-0", block_ms: int = 1000) -> AsyncIterator[Event]:
+        """Every event of the call after ``after``, then new ones as they come."""
+        return self._follow_key(events_key(call_id), after, block_ms)
+
+    def follow_floor(self, after: str, block_ms: int = 1000) -> AsyncIterator[Event]:
+        """Every floor event after ``after`` (ids are the floor stream's), then new ones."""
+        return self._follow_key(FLOOR, after, block_ms)
+
+    async def _follow_key(self, key: str, after: str, block_ms: int) -> AsyncIterator[Event]:
+        """Rides out Redis restarts: it resumes from the last id it delivered."""
         last, backoff = after, 0.1
         while True:
             try:
-                reply = await self._redis.xread({events_key(call_id): last}, block=block_ms, count=500)
+                reply = await self._redis.xread({key: last}, block=block_ms, count=500)
                 backoff = 0.1
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("reading call %s: %s; retrying in %.1f s", call_id, exc, backoff)
+                log.warning("reading %s: %s; retrying in %.1f s", key, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue

@@ -1,7 +1,7 @@
 """The ingest websocket protocol: messages, validation and close codes (no I/O here).
 
-    client -> server   text   {"type": "start", "case_id", "agent_id", "sample_rate",
-                               "encoding", "channels", ["channel"]}
+    client -> server   text   {"type": "start", "token", "case_id", "agent_id", "sample_rate",
+                               "encoding", "channels", ["channel"]}   (token: a gateway token)
     server -> client   text   {"type": "started", "call_id", "channels": [...]}
     client -> server   binary audio frames (interleaved L=agent / R=customer when channels=2)
     client -> server   text   {"type": "stop"}
@@ -29,6 +29,8 @@ class CloseCode(IntEnum):
     OUT_OF_ORDER = 4412       # audio before start, a second start, ...
     UNSUPPORTED_AUDIO = 4415  # sample rate / encoding / channel layout not supported
     START_TIMEOUT = 4408
+    UNAUTHENTICATED = 4401    # no or unknown access token
+    FORBIDDEN = 4403          # the token's role may not use this socket, or not for this call
 
 
 class ProtocolError(Exception):
@@ -47,6 +49,7 @@ class StartMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["start"]
+    token: str | None = Field(None, repr=False)
     case_id: str = Field(min_length=1, max_length=128)
     agent_id: str = Field(min_length=1, max_length=128)
     sample_rate: int

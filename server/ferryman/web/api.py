@@ -1,12 +1,30 @@
-"""REST: cases and calls."""
+"""REST: cases, policies, calls, and what agents and supervisors do on a call.
+
+Every route but ``/api/health`` needs ``Authorization: Bearer <token>`` (see ``web.auth``);
+an agent reaches only its own calls and their cases.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from datetime import date
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.cases.schema import Case, Policy
+from ferryman.events import AckEvent, CoachEvent, HintEvent, PromiseEvent
+from ferryman.web.auth import READ_CALLS, Principal, require
+from ferryman.web.views import call_summary, server_time, visible_live_calls
 
 router = APIRouter(prefix="/api")
+# Who may call a route is part of its signature.
+Anyone = Annotated[Principal, Depends(require("agent", "supervisor", "gateway"))]
+Reader = Annotated[Principal, Depends(require(*READ_CALLS))]
+Agent = Annotated[Principal, Depends(require("agent"))]
+Supervisor = Annotated[Principal, Depends(require("supervisor"))]
+CaseWriter = Annotated[Principal, Depends(require("supervisor", "gateway"))]
 
 
 @router.get("/health")
@@ -15,12 +33,22 @@ async def health(request: Request) -> dict:
     return {"ok": True}
 
 
-@router.get("/cases/{case_id}", response_model=Case)
-async def get_case(case_id: str, request: Request) -> Case:
+@router.get("/me")
+async def me(who: Anyone) -> dict:
+    return {"role": who.role, "agent_id": who.agent_id, "name": who.name}
+
+
+# -- cases and policies ------------------------------------------------------------------------
+async def _case_or_404(request: Request, case_id: str) -> Case:
     case = await request.app.state.cases.get(case_id)
     if case is None:
         raise HTTPException(404, f"case {case_id} not found")
     return case
+
+
+@router.get("/cases/{case_id}", response_model=Case)
+async def get_case(case_id: str, request: Request, _: CaseWriter) -> Case:
+    return await _case_or_404(request, case_id)
 
 
 def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
@@ -30,39 +58,137 @@ def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
 
 
 @router.put("/cases/{case_id}", response_model=Case)
-async def put_case(case_id: str, case: Case, request: Request) -> Case:
+async def put_case(case_id: str, case: Case, request: Request, _: CaseWriter) -> Case:
     _id_must_match_url("case_id", case.case_id, case_id)
     await request.app.state.cases.put(case)
     return case
 
 
 @router.get("/cases/{case_id}/promises")
-async def case_promises(case_id: str, request: Request) -> list[dict]:
-    """Promises to pay captured on this case's calls, oldest first."""
+async def case_promises(case_id: str, request: Request, _: Supervisor) -> list[dict]:
+    """Promises to pay on this case's calls, oldest first: captured, then confirmed/corrected."""
     return await request.app.state.bus.promises(case_id)
 
 
 @router.get("/policies", response_model=list[Policy])
-async def list_policies(request: Request) -> list[Policy]:
+async def list_policies(request: Request, _: Reader) -> list[Policy]:
     return await request.app.state.policies.all()
 
 
 @router.put("/policies/{policy_id}", response_model=Policy)
-async def put_policy(policy_id: str, policy: Policy, request: Request) -> Policy:
+async def put_policy(policy_id: str, policy: Policy, request: Request, _: Supervisor) -> Policy:
     _id_must_match_url("id", policy.id, policy_id)
     await request.app.state.policies.put(policy)
     return policy
 
 
+# -- calls -------------------------------------------------------------------------------------
+async def _visible_call(request: Request, call_id: str, who: Principal) -> dict:
+    """The call's summary, or 404 / 403 (an agent asking for another agent's call)."""
+    summary = await call_summary(request.app.state, call_id)
+    if summary is None:
+        raise HTTPException(404, f"call {call_id} not found")
+    if not who.may_see_call(summary["agent_id"]):
+        raise HTTPException(403, f"call {call_id} is not one of {who.name}'s calls")
+    return summary
+
+
+def _live(summary: dict) -> None:
+    if summary["state"] in TERMINAL_STATES:
+        raise HTTPException(409, f"call {summary['call_id']} has {summary['state']}")
+
+
 @router.get("/calls")
-async def live_calls(request: Request) -> list[dict]:
-    bus = request.app.state.bus
-    return [{"call_id": call_id, **await bus.call_info(call_id)} for call_id in await bus.live_calls()]
+async def live_calls(request: Request, who: Reader) -> list[dict]:
+    """The live calls this principal may see, oldest first, with their floor summary."""
+    return await visible_live_calls(request.app.state, who)
 
 
 @router.get("/calls/{call_id}")
-async def call_info(call_id: str, request: Request) -> dict:
-    info = await request.app.state.bus.call_info(call_id)
-    if not info:
-        raise HTTPException(404, f"call {call_id} not found")
-    return {"call_id": call_id, **info}
+async def call_info(call_id: str, request: Request, who: Reader) -> dict:
+    return await _visible_call(request, call_id, who)
+
+
+@router.get("/calls/{call_id}/case", response_model=Case)
+async def call_case(call_id: str, request: Request, who: Reader) -> Case:
+    """The brief of the call's case: what the agent reads before the first word."""
+    summary = await _visible_call(request, call_id, who)
+    return await _case_or_404(request, summary["case_id"])
+
+
+@router.get("/calls/{call_id}/promises")
+async def call_promises(call_id: str, request: Request, who: Reader) -> list[dict]:
+    summary = await _visible_call(request, call_id, who)
+    return [p for p in await request.app.state.bus.promises(summary["case_id"]) if p.get("call_id") == call_id]
+
+
+async def _append(request: Request, event) -> dict:
+    event_id = await request.app.state.bus.append(event)
+    return {**event.model_dump(exclude_none=True), "id": event_id}
+
+
+class Ack(BaseModel):
+    hint_id: str = Field(pattern=r"^\d+-\d+$", description="the stream id of the hint card")
+
+
+@router.post("/calls/{call_id}/ack")
+async def acknowledge(call_id: str, body: Ack, request: Request, who: Agent) -> dict:
+    """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
+    summary = await _visible_call(request, call_id, who)
+    _live(summary)
+    await _hint(request, call_id, body.hint_id)
+    return await _append(request, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
+
+
+class Coaching(BaseModel):
+    text: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/calls/{call_id}/coach")
+async def coach(call_id: str, body: Coaching, request: Request, who: Supervisor) -> dict:
+    """A supervisor's message, delivered on the call's own stream to the agent's panel."""
+    summary = await _visible_call(request, call_id, who)
+    _live(summary)
+    return await _append(request, CoachEvent(call_id=call_id, t=_call_time(summary), text=body.text.strip(),
+                                             by=who.name))
+
+
+class PromiseConfirmation(BaseModel):
+    amount: float = Field(gt=0, le=10_000_000)
+    due: date
+    hint_id: str | None = Field(None, pattern=r"^\d+-\d+$")
+
+
+@router.post("/calls/{call_id}/promise")
+async def confirm_promise(call_id: str, body: PromiseConfirmation, request: Request,
+                          who: Agent) -> dict:
+    """The agent confirms the captured promise (or corrects amount/date); stored with the case.
+
+    Allowed after the call too: agents often confirm in the wrap-up seconds after hanging up."""
+    summary = await _visible_call(request, call_id, who)
+    captured = await _captured(request, summary, body.hint_id)
+    corrected = captured is None or (abs(captured["amount"] - body.amount) > 0.005
+                                     or captured.get("due") != body.due.isoformat())
+    event = PromiseEvent(call_id=call_id, t=_call_time(summary), status="corrected" if corrected else "confirmed",
+                         amount=body.amount, due=body.due.isoformat(), hint_id=body.hint_id,
+                         case_id=summary["case_id"], by=who.name)
+    return await _append(request, event)
+
+
+async def _hint(request: Request, call_id: str, hint_id: str, code: str | None = None) -> HintEvent:
+    event = await request.app.state.bus.event(call_id, hint_id)
+    if not isinstance(event, HintEvent) or (code and event.code != code):
+        raise HTTPException(422, f"{hint_id} is not a {code or 'hint'} card of call {call_id}")
+    return event
+
+
+async def _captured(request: Request, summary: dict, hint_id: str | None) -> dict | None:
+    """The promise the hint with this id captured (None when no hint is named)."""
+    if hint_id is None:
+        return None
+    return (await _hint(request, summary["call_id"], hint_id, "promise_to_pay")).data["promise"]
+
+
+def _call_time(summary: dict) -> float:
+    started = summary.get("started_at")
+    return round(server_time() - started, 3) if started else 0.0

@@ -17,9 +17,10 @@ from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.api import router as api_router
-from ferryman.web.calls_ws import calls_socket
+from ferryman.web.auth import TokenBook
 from ferryman.web.ingest_ws import ingest_socket
 from ferryman.web.live import LiveCalls
+from ferryman.web.subscribe import calls_socket, floor_socket
 
 log = logging.getLogger(__name__)
 CLIENT_DIR = PROJECT_ROOT / "client_web"
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state = app.state
+        state.tokens = TokenBook.from_settings(settings)
+        if not len(state.tokens):
+            log.warning("no access tokens configured (FERRYMAN_TOKENS / FERRYMAN_TOKENS_FILE): "
+                        "every API call and socket will be refused; see `ferryman tokens add`")
         embedded = None
         url = settings.redis_url
         if not url:
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.include_router(api_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
+    app.add_api_websocket_route("/ws/floor", floor_socket)
     app.mount("/ui", StaticFiles(directory=CLIENT_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from ferryman.events import Channel
 from ferryman.ingest.audio import ChannelResampler, FrameError, split_frame
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start
+from ferryman.web.auth import AuthError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,13 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
         raise ProtocolError(CloseCode.START_TIMEOUT, f"no start message within {timeout_s:g} s") from None
     if message.get("bytes") is not None:
         raise ProtocolError(CloseCode.OUT_OF_ORDER, "audio before the start message")
-    return parse_start(parse_control(message.get("text") or ""))
+    start = parse_start(parse_control(message.get("text") or ""))
+    try:
+        ws.app.state.tokens.authenticate(start.token, ("gateway",))
+    except AuthError as exc:
+        code = CloseCode.UNAUTHENTICATED if exc.status == 401 else CloseCode.FORBIDDEN
+        raise ProtocolError(code, exc.reason) from None
+    return start
 
 
 class _AudioIn:

@@ -1,0 +1,118 @@
+"""Who may see and do what: access tokens -> grants, checked on every API call and socket.
+
+Tokens are configured (``FERRYMAN_TOKENS`` and/or ``FERRYMAN_TOKENS_FILE``), never built in.
+REST calls carry ``Authorization: Bearer <token>``; subscriber sockets send
+``{"type": "auth", "token": ...}`` as their first message and the ingest socket puts ``token``
+in its start message, so tokens stay out of URLs and access logs.
+
+    agent       its own calls (agent_id matches), their cases; acknowledges hints, confirms promises
+    supervisor  every call, cases, policies; coaches agents
+    gateway     the telephony side: streams audio (ingest), uploads cases, may follow a call's
+                events (to mirror hints into a softphone); not the floor
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+from fastapi import HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
+
+from ferryman.settings import AccessGrant, Settings
+
+Role = str
+READ_CALLS: tuple[Role, ...] = ("agent", "supervisor")
+FOLLOW_CALL: tuple[Role, ...] = ("agent", "supervisor", "gateway")
+
+
+class AccessConfigError(Exception):
+    """The tokens file is missing or invalid (a start-up error, named precisely)."""
+
+
+class AuthError(Exception):
+    """``status`` is the HTTP status (401 unknown/missing token, 403 not allowed)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    agent_id: str | None
+    name: str
+
+    def may_see_call(self, call_agent_id: str | None) -> bool:
+        """Agents see their own calls; supervisors and the gateway (which streams them) see all."""
+        return self.role != "agent" or self.agent_id == call_agent_id
+
+
+def _digest(token: str) -> str:
+    # Looking tokens up by their hash keeps the comparison independent of how much of a guess matches.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_grants = TypeAdapter(dict[str, AccessGrant])
+
+
+def load_tokens_file(path: Path) -> dict[str, AccessGrant]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return _grants.validate_python(data.get("tokens", data) if isinstance(data, dict) else data)
+    except OSError as exc:
+        raise AccessConfigError(f"tokens file {path}: {exc.strerror}") from exc
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise AccessConfigError(f"tokens file {path}: {exc}") from exc
+
+
+class TokenBook:
+    def __init__(self, grants: dict[str, AccessGrant]):
+        self._by_digest = {_digest(token): grant for token, grant in grants.items()}
+        self._agent_names = {g.agent_id: g.name for g in grants.values() if g.role == "agent" and g.name}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TokenBook":
+        grants = dict(settings.tokens)
+        if settings.tokens_file:
+            grants.update(load_tokens_file(settings.tokens_file))
+        return cls(grants)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def agent_name(self, agent_id: str | None) -> str | None:
+        return self._agent_names.get(agent_id, agent_id) if agent_id else None
+
+    def authenticate(self, token: str | None, allowed: Iterable[Role]) -> Principal:
+        if not token:
+            raise AuthError(401, "no access token given")
+        grant = self._by_digest.get(_digest(token))
+        if grant is None:
+            raise AuthError(401, "unknown access token")
+        allowed = tuple(allowed)
+        if grant.role not in allowed:
+            raise AuthError(403, f"role '{grant.role}' may not do this (needs {' or '.join(allowed)})")
+        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role)
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def require(*roles: Role):
+    """A FastAPI dependency: the caller's principal, or 401/403 with the reason."""
+
+    def dependency(request: Request) -> Principal:
+        try:
+            return request.app.state.tokens.authenticate(bearer_token(request), roles)
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            raise HTTPException(exc.status, exc.reason, headers=headers) from None
+
+    return dependency

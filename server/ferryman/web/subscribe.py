@@ -1,0 +1,169 @@
+"""Subscriber sockets: a call's events, and the floor (every call's lifecycle, hints, mood).
+
+    /ws/calls/{call_id}?after=<id>   one call's events after the given stream id; closes 1000
+                                     after the call's final ``call`` event (ended or dropped)
+    /ws/floor[?after=<id>]           without ``after``: first a ``snapshot`` message (the live
+                                     calls, the recent alerts and the floor stream id they were
+                                     read at), then the floor events after it
+
+The client's first message is ``{"type": "auth", "token": "..."}``; an unknown token closes the
+socket with 4401, a role or call it may not see with 4403. Each event carries its stream ``id``;
+a client that reconnects with the last id it saw gets exactly what it missed. Agents see only
+their own calls; supervisors see every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import AsyncIterator
+
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from ferryman.bus.streams import TERMINAL_STATES
+from ferryman.events import CallEvent, Event
+from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_control
+from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
+from ferryman.web.views import server_time, visible_live_calls
+
+STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+SNAPSHOT_ALERTS = 50
+
+
+def _auth_close_code(exc: AuthError) -> CloseCode:
+    return CloseCode.UNAUTHENTICATED if exc.status == 401 else CloseCode.FORBIDDEN
+
+
+async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principal:
+    """The principal behind the socket's first message; ``ProtocolError`` when refused."""
+    try:
+        message = await asyncio.wait_for(ws.receive_text(), ws.app.state.settings.start_timeout_s)
+    except asyncio.TimeoutError:
+        raise ProtocolError(CloseCode.UNAUTHENTICATED, "no auth message") from None
+    except KeyError:   # a binary frame
+        raise ProtocolError(CloseCode.BAD_MESSAGE, "the first message must be a JSON auth message") from None
+    control = parse_control(message)
+    if control["type"] != "auth":
+        raise ProtocolError(CloseCode.UNAUTHENTICATED, f"expected an auth message first, got '{control['type']}'")
+    try:
+        return ws.app.state.tokens.authenticate(control.get("token"), roles)
+    except AuthError as exc:
+        raise ProtocolError(_auth_close_code(exc), exc.reason) from None
+
+
+def _after(ws: WebSocket, default: str | None) -> str | None:
+    after = ws.query_params.get("after") or default
+    if after is not None and not STREAM_ID.match(after):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"'after' must be a stream id like 1700000000000-0, not {after!r}")
+    return after
+
+
+async def _until_disconnect(ws: WebSocket) -> None:
+    while (await ws.receive())["type"] != "websocket.disconnect":
+        pass  # subscribers have nothing more to say; ignore anything they send
+
+
+async def _serve(ws: WebSocket, forward) -> None:
+    """Run ``forward`` until it ends or the client goes away; protocol errors close the socket."""
+    tasks = [asyncio.create_task(forward), asyncio.create_task(_until_disconnect(ws))]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, Exception) and not isinstance(exc, (WebSocketDisconnect, RuntimeError)):
+                raise exc
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _send_events(ws: WebSocket, events: AsyncIterator[Event], stop_at_end: bool) -> None:
+    async for event in events:
+        await ws.send_text(event.to_json())
+        if stop_at_end and isinstance(event, CallEvent) and event.state in TERMINAL_STATES:
+            await ws.close(CloseCode.NORMAL, f"call {event.state}")
+            return
+
+
+async def _refuse(ws: WebSocket, exc: ProtocolError) -> None:
+    try:
+        await ws.close(exc.code, exc.reason)
+    except (RuntimeError, WebSocketDisconnect):
+        pass
+
+
+async def calls_socket(ws: WebSocket, call_id: str) -> None:
+    await ws.accept()
+    try:
+        after = _after(ws, "0-0")
+        who = await authenticate_socket(ws, FOLLOW_CALL)
+        info = await ws.app.state.bus.call_info(call_id)
+        if info and not who.may_see_call(info.get("agent_id")):
+            raise ProtocolError(CloseCode.FORBIDDEN, f"call {call_id} is not one of {who.name}'s calls")
+        if not info and who.role == "agent":
+            # the call may not have started yet; an agent cannot wait for a call it cannot own yet
+            raise ProtocolError(CloseCode.FORBIDDEN, f"call {call_id} is not one of {who.name}'s calls")
+    except ProtocolError as exc:
+        await _refuse(ws, exc)
+        return
+    except WebSocketDisconnect:
+        return
+    await _serve(ws, _send_events(ws, ws.app.state.bus.follow(call_id, after), stop_at_end=True))
+
+
+class _CallOwners:
+    """Which agent each call belongs to (floor events carry only the call id)."""
+
+    def __init__(self, bus):
+        self._bus, self._owner = bus, {}
+
+    async def owner(self, event: Event) -> str | None:
+        if isinstance(event, CallEvent) and event.state == "started":
+            self._owner[event.call_id] = event.agent_id
+        if event.call_id not in self._owner:
+            self._owner[event.call_id] = (await self._bus.call_info(event.call_id)).get("agent_id")
+        return self._owner[event.call_id]
+
+
+async def _visible(events: AsyncIterator[Event], who: Principal, owners: _CallOwners) -> AsyncIterator[Event]:
+    async for event in events:
+        if who.role != "agent" or who.may_see_call(await owners.owner(event)):
+            yield event
+
+
+async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
+    """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
+    state = ws.app.state
+    last, recent = await state.bus.floor_tail(SNAPSHOT_ALERTS * 4)
+    alerts = [e async for e in _visible(_iterate(recent), who, owners) if e.type in ("hint", "coach")]
+    calls = await visible_live_calls(state, who)
+    await ws.send_text(json.dumps({
+        "type": "snapshot", "id": last, "server_time": server_time(),
+        "who": {"role": who.role, "agent_id": who.agent_id, "name": who.name},
+        "calls": calls, "alerts": [json.loads(e.to_json()) for e in alerts[-SNAPSHOT_ALERTS:]],
+    }, ensure_ascii=False))
+    return last
+
+
+async def _iterate(items):
+    for item in items:
+        yield item
+
+
+async def floor_socket(ws: WebSocket) -> None:
+    await ws.accept()
+    try:
+        after = _after(ws, None)
+        who = await authenticate_socket(ws, READ_CALLS)
+    except ProtocolError as exc:
+        await _refuse(ws, exc)
+        return
+    except WebSocketDisconnect:
+        return
+    owners = _CallOwners(ws.app.state.bus)
+    if after is None:
+        after = await _snapshot(ws, who, owners)
+    events = _visible(ws.app.state.bus.follow_floor(after), who, owners)
+    await _serve(ws, _send_events(ws, events, stop_at_end=False))
