@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
+import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+import pytest_asyncio
+
+from ferryman.replay import PublishedReplay
+from ferryman.web.background import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
@@ -64,40 +68,11 @@ def test_grants() -> dict:
             TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
 
 
-class RunningServer:
+class RunningServer(BackgroundServer):
     token = TEST_TOKENS
-
-    def __init__(self, app, port: int):
-        import uvicorn
-
-        self.app, self.port = app, port
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    ws_max_size=1 << 20))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def headers(self, role: str = "supervisor") -> dict:
         return {"Authorization": f"Bearer {self.token[role]}"}
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +85,35 @@ def server(tmp_path_factory, asr_runtime):
                         reconnect_grace_s=0.5, start_timeout_s=2.0, tokens=test_grants())
     with RunningServer(create_app(settings, asr=asr_runtime), settings.port) as running:
         yield running
+
+
+class LiveCall(PublishedReplay):
+    """A corpus call published turn by turn into the test server's Redis (see PublishedReplay),
+    its case uploaded first: tests look at the pages and the API between two turns."""
+
+    def __init__(self, server, corpus: Path, name: str, agent_id: str, spill_dir: Path):
+        super().__init__(server.app.state.embedded_redis.url, corpus / f"{name}.json",
+                         f"live-{name}-{uuid.uuid4().hex[:6]}", agent_id, spill_dir)
+        self.server = server
+
+    async def start(self) -> None:
+        httpx.put(f"{self.server.http}/api/cases/{self.case.case_id}", json=self.case.model_dump(mode="json"),
+                  headers=self.server.headers("gateway")).raise_for_status()
+        await super().start()
+
+
+@pytest_asyncio.fixture
+async def live_call(server, corpus, tmp_path):
+    """``live_call(name, agent_id)`` -> a started-on-demand LiveCall; closed after the test."""
+    calls = []
+
+    def make(name: str = "d01", agent_id: str = "a1") -> LiveCall:
+        calls.append(LiveCall(server, corpus, name, agent_id, tmp_path / "spill"))
+        return calls[-1]
+
+    yield make
+    for call in calls:
+        await call.close()
 
 
 def run(coro):

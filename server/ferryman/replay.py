@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Callable
 
 from ferryman.cases.schema import Case
-from ferryman.events import Event
+from ferryman.events import Event, TranscriptEvent
 from ferryman.hints import hint_processor
-from ferryman.ingest.sources import StereoBlock, read_stereo, reference_finals, stereo_blocks
+from ferryman.ingest.sources import StereoBlock, read_stereo, reference_events, stereo_blocks
 from ferryman.pipeline import AsrRuntime, AudioClock, CallPipeline, Clock, WallClock
 
 BLOCK_S = 0.1
@@ -67,17 +68,88 @@ async def replay_audio(audio: Path, case: Case, sink, asr: AsrRuntime, speed: fl
     return pipeline
 
 
+class TranscriptReplay:
+    """A corpus call's reference turns fed through a pipeline (no ASR), all at once or in steps
+    (``play(until=...)``), so a test can look at the panels between two turns."""
+
+    def __init__(self, call_json: Path, case: Case, sink, speed: float = 0.0, call_id: str | None = None,
+                 agent_id: str | None = None, partials: bool = False):
+        self.clock = _clock(speed)
+        self.speed = speed
+        call_id = call_id or json.loads(Path(call_json).read_text(encoding="utf-8"))["call_id"]
+        self.pipeline = CallPipeline(call_id, case, sink, self.clock, None, [hint_processor(case)], agent_id=agent_id)
+        self._pending = reference_events(call_json, partials)
+        self._started = 0.0
+
+    @property
+    def remaining(self) -> list[TranscriptEvent]:
+        """The turns (and partials) not played yet, in order."""
+        return list(self._pending)
+
+    async def start(self) -> None:
+        await self.pipeline.start()
+        self._started = asyncio.get_running_loop().time()
+
+    async def play(self, until: Callable[[TranscriptEvent], bool] | None = None) -> TranscriptEvent | None:
+        """Feed turns up to and including the first that matches ``until`` (all when None)."""
+        while self._pending:
+            event = self._pending.pop(0)
+            if isinstance(self.clock, AudioClock):
+                self.clock.advance(max(0.0, event.end - self.clock.position))
+            else:
+                await _pace(self._started, event.end, self.speed)
+            await self.pipeline.push_transcript(event)
+            if until is not None and until(event):
+                return event
+        return None
+
+    async def finish(self) -> None:
+        await self.pipeline.finish()
+
+
 async def replay_transcript(call_json: Path, case: Case, sink, speed: float = 0.0) -> CallPipeline:
-    clock = _clock(speed)
-    pipeline = CallPipeline(json.loads(Path(call_json).read_text(encoding="utf-8"))["call_id"],
-                            case, sink, clock, None, [hint_processor(case)])
-    await pipeline.start()
-    started = asyncio.get_running_loop().time()
-    for event in reference_finals(call_json):
-        if isinstance(clock, AudioClock):
-            clock.advance(event.end - clock.position)
-        else:
-            await _pace(started, event.end, speed)
-        await pipeline.push_transcript(event)
-    await pipeline.finish()
-    return pipeline
+    replay = TranscriptReplay(call_json, case, sink, speed)
+    await replay.start()
+    await replay.play()
+    await replay.finish()
+    return replay.pipeline
+
+
+class PublishedReplay:
+    """A corpus call's reference turns (with partials) published into a server's Redis as a
+    live call of ``agent_id``, step by step: the panels show it as they would a real call.
+    Used by the browser tests and the panel benchmark (no ASR, no audio)."""
+
+    def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path):
+        from ferryman.bus.streams import BusSink, EventBus
+        from ferryman.cases.schema import load_case_file
+        from ferryman.infra.redis import async_client
+
+        self.case = load_case_file(call_json)
+        self.call_id = call_id
+        self.redis = async_client(redis_url)
+        self.bus = EventBus(self.redis)
+        self.sink = BusSink(self.bus, spill_dir)
+        self.replay = TranscriptReplay(call_json, self.case, self.sink, call_id=call_id, agent_id=agent_id,
+                                       partials=True)
+
+    async def start(self) -> None:
+        await self.replay.start()
+        await self.sink.flush()
+
+    async def play_until(self, predicate: Callable[[TranscriptEvent], bool]) -> TranscriptEvent:
+        """Publish turns up to the first matching one; returns once Redis has them all."""
+        event = await self.replay.play(until=predicate)
+        if event is None:
+            raise ValueError(f"call {self.call_id} has no such turn")
+        await self.sink.flush()
+        return event
+
+    async def events(self) -> list[Event]:
+        return await self.bus.read_after(self.call_id, count=100_000)
+
+    async def close(self) -> None:
+        if not self.sink.closed:
+            await self.replay.finish()
+            await self.sink.close()
+            await self.redis.aclose()

@@ -174,6 +174,14 @@ class BusSink:
     async def publish(self, event: Event) -> None:
         self._queue.put_nowait(event.model_copy())
 
+    async def flush(self) -> None:
+        """Wait until every event published so far is written (or spilled)."""
+        await self._queue.join()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
     async def close(self) -> None:
         self._closing = True
         self._queue.put_nowait(None)
@@ -181,9 +189,12 @@ class BusSink:
 
     async def _write_all(self) -> None:
         while (event := await self._queue.get()) is not None:
-            if not await self._write(event):
+            written = await self._write(event)
+            self._queue.task_done()
+            if not written:
                 self._spill([event, *self._drain()])
                 return
+        self._queue.task_done()
 
     async def _write(self, event: Event) -> bool:
         deadline, backoff = time.monotonic() + self._give_up_after_s, 0.05
@@ -203,6 +214,7 @@ class BusSink:
         items = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
+            self._queue.task_done()
             if item is not None:
                 items.append(item)
         return items

@@ -61,6 +61,18 @@ def stereo_blocks(agent: np.ndarray, customer: np.ndarray, block_s: float = 0.1)
         yield StereoBlock(np.pad(a, (0, n - len(a))), np.pad(c, (0, n - len(c))), n / ASR_RATE)
 
 
+def reference_events(call_path: Path, partials: bool = False) -> list[TranscriptEvent]:
+    """The reference finals, and with ``partials`` a provisional first half of each turn at its
+    midpoint (what a streaming ASR shows mid-utterance), all in time order."""
+    finals = reference_finals(call_path)
+    if not partials:
+        return finals
+    halves = [final.model_copy(update={"final": False, "text": final.text[:max(1, len(final.text) // 2)],
+                                       "end": round((final.start + final.end) / 2, 3)})
+              for final in finals]
+    return sorted(finals + halves, key=lambda e: (e.end, e.final))
+
+
 def reference_finals(call_path: Path) -> list[TranscriptEvent]:
     """Each turn of a corpus call as the final an ideal ASR would emit at the turn's end."""
     call = json.loads(Path(call_path).read_text(encoding="utf-8"))

@@ -1,0 +1,132 @@
+"""The agent panel and the supervisor wall in a real headless Chromium, on d01 (the case with
+a family trigger, an angry customer and a promise), against the real server and Redis."""
+
+import re
+from datetime import date
+
+import httpx
+import pytest
+from browser_helpers import open_page
+from playwright.async_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def final_with(text):
+    return lambda e: e.final and text in e.text
+
+
+def first_partial(e):
+    return not e.final
+
+
+async def test_agent_and_supervisor_follow_a_live_call(browser, server, live_call):
+    call = live_call("d01", agent_id="a1")
+    agent = await open_page(browser, server, "agent.html", server.token["agent"])
+    wall = await open_page(browser, server, "supervisor.html", server.token["supervisor"])
+    await expect(agent.locator("#status")).to_contain_text("等待来电")
+
+    # The call opens: the brief is there before the first word.
+    await call.start()
+    await expect(agent.locator("#brief-customer")).to_contain_text("王建国")
+    await expect(agent.locator("#brief-notes mark").first).to_have_text("家人")
+    await expect(agent.locator("#brief-topics")).to_contain_text("家人")
+    await expect(agent.locator("#brief-debt .total")).to_contain_text("110,000 元")
+    await expect(agent.locator("#brief-debt .min_payment")).to_contain_text("12,000 元")
+    await expect(agent.locator("#brief-card")).to_contain_text("三个工作日内恢复用卡")
+    await expect(agent.locator("#brief-plans li")).to_have_count(2)
+    await expect(agent.locator("#transcript li")).to_have_count(0)
+    await expect(agent.locator("#elapsed")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    row = wall.locator(f'tr.call-row[data-call="{call.call_id}"]')
+    await expect(row).to_contain_text("王敏")
+    await expect(row).to_contain_text("王建国")
+
+    # Partials are provisional, finals settle.
+    await call.play_until(first_partial)
+    await expect(agent.locator("#transcript li.partial")).to_have_count(1)
+    await expect(agent.locator("#transcript li.partial .state")).to_have_text("识别中…")
+    await call.play_until(final_with("王建国先生"))
+    await expect(agent.locator("#transcript li.agent").first).not_to_have_class("partial")
+    await expect(agent.locator("#transcript li.agent").first).to_contain_text("请问是王建国先生吗")
+
+    # The customer flares up: the wall shows the escalation, the agent's mood meter moves.
+    await call.play_until(final_with("烦不烦"))
+    await expect(row).to_contain_text("客户情绪激动")
+    await expect(wall.locator('#feed li[data-code="escalation"]').first).to_contain_text("王敏")
+    await expect(agent.locator("#mood .mood-label")).to_have_text("激动")
+    await call.play_until(final_with("本次通话会被录音"))
+    await expect(agent.locator('#checklist li[data-item="recording"]')).to_have_class("done")
+
+    # The family turn: the avoid-topic card takes the primary slot, announced to assistive tech.
+    await call.play_until(final_with("家里人能不能"))
+    card = agent.locator("#primary .card")
+    await expect(card).to_have_attribute("data-code", "avoid_topic")
+    await expect(card).to_contain_text("避免话题：家人")
+    await expect(card.locator(".card-suggestion")).to_contain_text("不再提及家人")
+    await expect(agent.locator("#announcer")).to_contain_text("避免话题：家人")
+    assert await agent.locator("#primary").get_attribute("aria-live") == "polite"
+    await expect(wall.locator('#feed li[data-code="avoid_topic"]').first).to_be_visible()
+    await expect(row.locator("td").nth(5)).to_contain_text("避免话题：家人")   # the gravest hint
+
+    # Acknowledged, it leaves the primary slot for the older list.
+    await card.locator("button.ack").click()
+    await expect(agent.locator('#primary .card[data-code="avoid_topic"]')).to_have_count(0)
+    await expect(agent.locator('#older li.acked[data-code="avoid_topic"]')).to_have_count(1)
+
+    # Coaching from the drill-in reaches the agent's panel.
+    await row.locator("button.open").click()
+    await expect(wall.locator("#drill-transcript li").first).to_contain_text("王建国")
+    await wall.locator("#coach-text").fill("先共情，别再提家人，引导到违约金减免")
+    await wall.locator("#coach-form button").click()
+    await expect(agent.locator("#coach-text")).to_have_text("先共情，别再提家人，引导到违约金减免")
+    await expect(wall.locator("#feed li.coach").first).to_contain_text("先共情")
+
+    # The promise: pre-filled from the hint, confirmed by the agent, saved in Redis.
+    await call.play_until(final_with("一万两千块"))
+    await expect(agent.locator("#promise")).to_be_visible()
+    await expect(agent.locator("#promise-amount")).to_have_value("12000")
+    await expect(agent.locator("#promise-due")).to_have_value(date.today().isoformat())
+    await agent.locator("#promise-confirm").click()
+    await expect(agent.locator("#promise-status")).to_contain_text("已确认并保存")
+    stored = httpx.get(f"{server.http}/api/cases/{call.case.case_id}/promises", headers=server.headers()).json()
+    assert [p["status"] for p in stored if p["call_id"] == call.call_id] == ["captured", "confirmed"]
+
+    await call.close()
+    await expect(agent.locator("#status")).to_have_text("通话已结束")
+    await expect(row).to_have_class("call-row ended critical")
+    assert agent.page_errors == [] and wall.page_errors == []
+
+
+async def test_a_dropped_socket_resumes_without_gaps_or_duplicates(browser, server, live_call):
+    call = live_call("d01", agent_id="a1")
+    await call.start()
+    agent = await open_page(browser, server, "agent.html", server.token["agent"])
+    await call.play_until(final_with("怎么会有十一万"))
+    await expect(agent.locator("#transcript li")).to_have_count(6)
+
+    await agent.evaluate("window.ferrymanCall.socket.drop()")        # the network blips ...
+    await call.play_until(final_with("家里人能不能"))                 # ... while the call goes on
+    await expect(agent.locator("#status")).to_have_text("通话中")
+    await call.play_until(final_with("一万两千块"))
+
+    events = await call.events()
+    turns = {(e.channel, e.utterance) for e in events if e.type == "transcript"}
+    hints = [e for e in events if e.type == "hint"]
+    await expect(agent.locator("#transcript li")).to_have_count(len(turns))
+    await expect(agent.locator("#transcript li.partial")).to_have_count(0)    # every played turn settled
+    await expect(agent.locator("#primary .card, #older li.hint-item")).to_have_count(len(hints))
+    shown = await agent.locator("#primary .card, #older li.hint-item").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert sorted(shown) == sorted(h.id for h in hints)                          # each once, none missing
+    assert await agent.evaluate("window.ferrymanCall.socket.received") == [e.id for e in events]
+
+
+async def test_wrong_tokens_are_refused_with_a_clear_code(browser, server, live_call):
+    unknown = await open_page(browser, server, "agent.html", "not-a-token")
+    await expect(unknown.locator("#status")).to_contain_text("4401")
+    call = live_call("d01", agent_id="a1")
+    await call.start()
+    other_agent = await open_page(browser, server, "agent.html", server.token["agent2"])
+    await expect(other_agent.locator("#status")).to_contain_text("等待来电")       # a1's call is not theirs
+    await expect(other_agent.locator("#brief-body")).to_be_hidden()
+    gateway_on_wall = await open_page(browser, server, "supervisor.html", server.token["gateway"])
+    await expect(gateway_on_wall.locator("#status")).to_contain_text("4403")

@@ -1,0 +1,73 @@
+"""Access tokens: grants, roles, the tokens file and `ferryman tokens add`."""
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from ferryman.settings import AccessGrant, Settings
+from ferryman.web.auth import AccessConfigError, AuthError, TokenBook, load_tokens_file
+
+BOOK = TokenBook({"t-agent": AccessGrant(role="agent", agent_id="a1", name="王敏"),
+                  "t-sup": AccessGrant(role="supervisor", name="张组长")})
+
+
+def test_a_known_token_of_an_allowed_role_is_its_principal():
+    who = BOOK.authenticate("t-agent", ("agent", "supervisor"))
+    assert (who.role, who.agent_id, who.name) == ("agent", "a1", "王敏")
+    assert who.may_see_call("a1") and not who.may_see_call("a2")
+    assert BOOK.authenticate("t-sup", ("supervisor",)).may_see_call("anyone")
+
+
+@pytest.mark.parametrize("token, roles, status, words", [
+    (None, ("agent",), 401, "no access token"),
+    ("", ("agent",), 401, "no access token"),
+    ("t-agen", ("agent",), 401, "unknown"),
+    ("t-agent", ("supervisor",), 403, "needs supervisor"),
+])
+def test_refusals_say_why(token, roles, status, words):
+    with pytest.raises(AuthError) as refused:
+        BOOK.authenticate(token, roles)
+    assert refused.value.status == status and words in refused.value.reason
+
+
+def test_an_agent_token_must_name_its_agent():
+    with pytest.raises(ValidationError, match="agent_id"):
+        AccessGrant(role="agent")
+
+
+def test_tokens_file_and_env_are_merged(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    path.write_text("tokens:\n  abc: {role: supervisor, name: 组长}\n", encoding="utf-8")
+    book = TokenBook.from_settings(Settings(tokens={"xyz": {"role": "gateway"}}, tokens_file=path))
+    assert len(book) == 2 and book.authenticate("abc", ("supervisor",)).name == "组长"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("tokens:\n  abc: {role: janitor}\n", "role"),
+    ("tokens: [unclosed\n", "tokens file"),
+])
+def test_a_bad_tokens_file_names_the_problem(tmp_path, text, words):
+    path = tmp_path / "tokens.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(AccessConfigError, match=words):
+        load_tokens_file(path)
+    with pytest.raises(AccessConfigError, match="No such file"):
+        load_tokens_file(tmp_path / "missing.yaml")
+
+
+def test_cli_adds_a_fresh_token_to_the_file(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    add = [sys.executable, "-m", "ferryman.cli", "tokens", "add", "--file", str(path)]
+    first = subprocess.run(add + ["--role", "agent", "--agent-id", "a7", "--name", "赵六"],
+                           capture_output=True, text=True, timeout=60)
+    second = subprocess.run(add + ["--role", "supervisor"], capture_output=True, text=True, timeout=60)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    tokens = load_tokens_file(path)
+    agent_token, sup_token = first.stdout.strip(), second.stdout.strip()
+    assert len(agent_token) >= 32 and agent_token != sup_token
+    assert tokens[agent_token].agent_id == "a7" and tokens[sup_token].role == "supervisor"
+    assert oct(path.stat().st_mode)[-3:] == "600"
+    bad = subprocess.run(add + ["--role", "agent"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "agent_id" in bad.stderr
