@@ -16,6 +16,8 @@ from ferryman.zhtext import int_to_chinese
     ("好的好的好的好的好的好的", "好的"),                               # decoder loop collapsed
     ("好的好的，我明白", "好的好的，我明白"),                           # ... but people do repeat
     ("其实我们有方案。其实我们有方案。", "其实我们有方案。"),
+    ("好的,抱歉,我不提了。卡还能恢复吗?", "好的，抱歉，我不提了。卡还能恢复吗？"),   # zh-CN punctuation
+    ("利率是3.5,OK", "利率是3.5,OK"),                                      # ... not inside numbers or Latin
 ])
 def test_clean_text(raw, clean):
     assert clean_text(raw) == clean

@@ -20,6 +20,10 @@ _SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}，。！？、])\s+|\s+(?=[{_CJK}
 # Decoder loops, not speech: a run of 1-8 characters said 4+ times in a row ("好的好的" is
 # speech, eight of them is not), or a clause of 4+ characters twice in a row.
 _LOOP = re.compile(r"(.{1,8}?)\1{3,}")
+# Whisper often writes ASCII punctuation inside Chinese; the panels show zh-CN, so after a
+# Chinese character it becomes the full-width mark.
+_FULL_WIDTH = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；", ".": "。"}
+_HALF_WIDTH_AFTER_CJK = re.compile(rf"(?<=[{_CJK}])[,?!:;.]")
 _REPEATED_CLAUSE = re.compile(r"([^，。！？,.!?]{4,}[，。！？,.!?]?)\1+")
 
 
@@ -51,6 +55,7 @@ def clean_text(raw: str) -> str:
     text = _LOOP.sub(lambda m: m.group(1), text)
     text = _REPEATED_CLAUSE.sub(lambda m: m.group(1), text)
     text = strip_phantoms(text).strip()
+    text = _HALF_WIDTH_AFTER_CJK.sub(lambda m: _FULL_WIDTH[m.group()], text)
     # nothing left but punctuation is nothing
     return "" if not re.search(rf"[{_CJK}A-Za-z0-9]", text) else text
 
