@@ -67,6 +67,11 @@ async def test_agent_and_supervisor_follow_a_live_call(browser, server, live_cal
     assert await agent.locator("#primary").get_attribute("aria-live") == "polite"
     await expect(wall.locator('#feed li[data-code="avoid_topic"]').first).to_be_visible()
     await expect(row.locator("td").nth(5)).to_contain_text("避免话题：家人")   # the gravest hint
+    for page in (agent, wall):      # readable at 1280x800: nothing outside the window, the card in view
+        assert await page.evaluate("document.documentElement.scrollHeight <= innerHeight"
+                                   " && document.documentElement.scrollWidth <= innerWidth")
+    box = await card.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 800 and box["x"] + box["width"] <= 1280
 
     # Acknowledged, it leaves the primary slot for the older list.
     await card.locator("button.ack").click()
