@@ -140,8 +140,11 @@ $("promise-form").addEventListener("submit", async (e) => {
 });
 
 // --- one call's events ----------------------------------------------------------------------------
-function announce(text) {
-  $("announcer").textContent = text;
+// The primary card re-renders on every ack or new hint; announcing from it would repeat
+// itself, so each new hint is announced once, here.
+function announce(hint) {
+  const region = hint.severity === "critical" ? "announce-urgent" : "announcer";
+  $(region).textContent = `新提示（${SEVERITY_LABEL[hint.severity]}）：${hint.title}。${hint.suggestion}`;
 }
 
 function onCallEvent(event) {
@@ -159,7 +162,7 @@ function onCallEvent(event) {
     case "hint":
       call.hints.set(event.id, event);
       if (event.code === "promise_to_pay") showPromise(event);
-      announce(`新提示（${SEVERITY_LABEL[event.severity]}）：${event.title}。${event.suggestion}`);
+      announce(event);
       break;
     case "ack":
       call.acked.add(event.hint_id);

@@ -23,7 +23,7 @@ class UsageError(Exception):
 
 
 # -- serve / demo --------------------------------------------------------------------------
-def _uvicorn_server(settings: Settings):
+def _uvicorn_server(settings: Settings, access_log: bool = True):
     import uvicorn
 
     from ferryman.asr.model import check_model_dir
@@ -36,7 +36,7 @@ def _uvicorn_server(settings: Settings):
     prepare_hints()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", ws_max_size=settings.max_frame_bytes * 2)
+                            log_level="info", ws_max_size=settings.max_frame_bytes * 2, access_log=access_log)
     return uvicorn.Server(config)
 
 
@@ -68,7 +68,7 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
     if not audio.is_file():
         raise UsageError(f"demo audio {audio} not found (set FERRYMAN_DEMO_CALL to a corpus call .json)")
     tokens = _demo_tokens(settings)
-    server = _uvicorn_server(settings)
+    server = _uvicorn_server(settings, access_log=False)   # the terminal shows the call instead
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

@@ -63,8 +63,10 @@ async def test_agent_and_supervisor_follow_a_live_call(browser, server, live_cal
     await expect(card).to_have_attribute("data-code", "avoid_topic")
     await expect(card).to_contain_text("避免话题：家人")
     await expect(card.locator(".card-suggestion")).to_contain_text("不再提及家人")
-    await expect(agent.locator("#announcer")).to_contain_text("避免话题：家人")
-    assert await agent.locator("#primary").get_attribute("aria-live") == "polite"
+    await expect(agent.locator("#announce-urgent")).to_contain_text("避免话题：家人")     # critical: assertive
+    assert await agent.locator("#announce-urgent").get_attribute("aria-live") == "assertive"
+    await expect(agent.locator("#announcer")).to_contain_text("可提供方案")             # info: polite
+    assert await agent.locator("#announcer").get_attribute("aria-live") == "polite"
     await expect(wall.locator('#feed li[data-code="avoid_topic"]').first).to_be_visible()
     await expect(row.locator("td").nth(5)).to_contain_text("避免话题：家人")   # the gravest hint
     for page in (agent, wall):      # readable at 1280x800: nothing outside the window, the card in view
@@ -135,3 +137,14 @@ async def test_wrong_tokens_are_refused_with_a_clear_code(browser, server, live_
     await expect(other_agent.locator("#brief-body")).to_be_hidden()
     gateway_on_wall = await open_page(browser, server, "supervisor.html", server.token["gateway"])
     await expect(gateway_on_wall.locator("#status")).to_contain_text("4403")
+
+
+async def test_signing_in_on_the_landing_page_keeps_the_token_out_of_the_address_bar(browser, server):
+    page = await browser.new_page()
+    await page.goto(f"{server.http}/")
+    await page.locator("#token").fill(server.token["supervisor"])
+    await page.get_by_role("button", name="进入班组看板").click()
+    await expect(page.locator("#who")).to_have_text("组长：张组长")
+    assert "token" not in page.url
+    await page.reload()                                   # kept for the tab, not in the URL
+    await expect(page.locator("#who")).to_have_text("组长：张组长")
