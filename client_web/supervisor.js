@@ -13,6 +13,7 @@ const ENDED_KEEP_S = 30; // an ended call stays on the wall this long, marked as
 
 const calls = new Map(); // call_id -> summary (+ ended_local)
 const feed = []; // newest last
+const names = new Map(); // call_id -> {agent_name, customer}, for alerts of calls no longer live
 let serverOffset = 0;
 let drill = null; // {callId, socket, transcript, hints}
 
@@ -57,7 +58,7 @@ function tick() {
 
 // --- the feed ----------------------------------------------------------------------------------
 function who(callId) {
-  const c = calls.get(callId);
+  const c = calls.get(callId) ?? names.get(callId);
   return c ? `${c.agent_name ?? c.agent_id} ↔ ${c.customer ?? c.case_id}` : callId;
 }
 
@@ -92,6 +93,7 @@ async function onFloorEvent(event) {
     calls.clear();
     for (const c of event.calls) calls.set(c.call_id, c);
     feed.splice(0, feed.length, ...event.alerts);
+    for (const [callId, people] of Object.entries(event.alert_calls)) names.set(callId, people);
     status("已连接");
     renderCalls();
     renderFeed();

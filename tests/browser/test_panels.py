@@ -148,3 +148,14 @@ async def test_signing_in_on_the_landing_page_keeps_the_token_out_of_the_address
     assert "token" not in page.url
     await page.reload()                                   # kept for the tab, not in the URL
     await expect(page.locator("#who")).to_have_text("组长：张组长")
+
+
+async def test_a_wall_opened_after_a_call_ended_still_names_its_alerts(browser, server, live_call):
+    call = live_call("d01", agent_id="a1")
+    await call.start()
+    await call.play_until(final_with("家里人能不能"))
+    await call.close()
+    wall = await open_page(browser, server, "supervisor.html", server.token["supervisor"])
+    await expect(wall.locator(f'tr.call-row[data-call="{call.call_id}"]')).to_have_count(0)   # not live any more
+    alert = wall.locator(f'#feed li[data-call="{call.call_id}"][data-code="avoid_topic"]').first
+    await expect(alert).to_contain_text("王敏 ↔ 王建国")

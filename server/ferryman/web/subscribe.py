@@ -3,8 +3,9 @@
     /ws/calls/{call_id}?after=<id>   one call's events after the given stream id; closes 1000
                                      after the call's final ``call`` event (ended or dropped)
     /ws/floor[?after=<id>]           without ``after``: first a ``snapshot`` message (the live
-                                     calls, the recent alerts and the floor stream id they were
-                                     read at), then the floor events after it
+                                     calls, the recent alerts and who was on their calls,
+                                     the floor stream id they were read at), then the floor
+                                     events after it
 
 The client's first message is ``{"type": "auth", "token": "..."}``; an unknown token closes the
 socket with 4401, a role or call it may not see with 4403. Each event carries its stream ``id``;
@@ -26,7 +27,7 @@ from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.events import CallEvent, Event
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
-from ferryman.web.views import server_time, visible_live_calls
+from ferryman.web.views import call_summary, server_time, visible_live_calls
 
 STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 SNAPSHOT_ALERTS = 50
@@ -138,11 +139,18 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     state = ws.app.state
     last, recent = await state.bus.floor_tail(SNAPSHOT_ALERTS * 4)
     alerts = [e async for e in _visible(_iterate(recent), who, owners) if e.type in ("hint", "coach")]
+    alerts = alerts[-SNAPSHOT_ALERTS:]
     calls = await visible_live_calls(state, who)
+    # alerts may come from calls that have ended since: name their people too
+    alert_calls = {}
+    for call_id in dict.fromkeys(e.call_id for e in alerts):
+        summary = await call_summary(state, call_id)
+        if summary:
+            alert_calls[call_id] = {"agent_name": summary["agent_name"], "customer": summary["customer"]}
     await ws.send_text(json.dumps({
         "type": "snapshot", "id": last, "server_time": server_time(),
         "who": {"role": who.role, "agent_id": who.agent_id, "name": who.name},
-        "calls": calls, "alerts": [json.loads(e.to_json()) for e in alerts[-SNAPSHOT_ALERTS:]],
+        "calls": calls, "alerts": [json.loads(e.to_json()) for e in alerts], "alert_calls": alert_calls,
     }, ensure_ascii=False))
     return last
 
