@@ -58,7 +58,7 @@ async def put_case(server, replay) -> None:
               headers={"Authorization": "Bearer bench-gateway"}).raise_for_status()
 
 
-async def run(shots: Path | None) -> None:
+async def run(shots: Path | None, verbose: bool) -> None:
     prepare_hints()
     data = Path(tempfile.mkdtemp(prefix="ferryman-bench-"))
     settings = Settings(data_dir=data, redis_url=None, port=free_port(), tokens=TOKENS)
@@ -89,6 +89,8 @@ async def run(shots: Path | None) -> None:
                 if hints > before:
                     await agent.wait_for_function(f"{SHOWN_HINTS} >= {hints}", polling="raf")
                     hint_latency.append(time.perf_counter() - started)
+                    if verbose:
+                        print(f"  {hint_latency[-1] * 1000:4.0f} ms  {turn.text[:24]}")
                 turns += 1
                 if "家里人能不能" in turn.text and shots and not screenshot_taken:
                     await wall.locator(f'tr.call-row[data-call="{d01.call_id}"] button.open').click()
@@ -122,7 +124,9 @@ async def run(shots: Path | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--screenshots", type=Path, help="save both pages mid-call (the family turn) here")
-    asyncio.run(run(parser.parse_args().screenshots))
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each turn's latency")
+    args = parser.parse_args()
+    asyncio.run(run(args.screenshots, args.verbose))
 
 
 if __name__ == "__main__":
