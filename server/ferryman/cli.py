@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import secrets
 import sys
 import time
@@ -216,7 +217,9 @@ def cmd_tokens(args, settings: Settings) -> None:
     token = secrets.token_urlsafe(24)
     grants[token] = grant
     data = {"tokens": {t: g.model_dump(exclude_none=True) for t, g in grants.items()}}
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    # created readable by its owner only (never world-readable, not even for a moment)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
     path.chmod(0o600)
     print(token)
     print(f"added a {args.role} token to {path} (set FERRYMAN_TOKENS_FILE={path.resolve()})", file=sys.stderr)

@@ -22,6 +22,7 @@ import yaml
 from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
+from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.settings import AccessGrant, Settings
 
 Role = str
@@ -39,6 +40,10 @@ class AuthError(Exception):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+    def as_protocol_error(self) -> ProtocolError:
+        """The same refusal on a websocket: 4401 / 4403."""
+        return ProtocolError(CloseCode.UNAUTHENTICATED if self.status == 401 else CloseCode.FORBIDDEN, self.reason)
 
 
 @dataclass(frozen=True)

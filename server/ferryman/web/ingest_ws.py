@@ -43,8 +43,7 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
     try:
         ws.app.state.tokens.authenticate(start.token, ("gateway",))
     except AuthError as exc:
-        code = CloseCode.UNAUTHENTICATED if exc.status == 401 else CloseCode.FORBIDDEN
-        raise ProtocolError(code, exc.reason) from None
+        raise exc.as_protocol_error() from None
     return start
 
 

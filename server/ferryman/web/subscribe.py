@@ -33,10 +33,6 @@ STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 SNAPSHOT_ALERTS = 50
 
 
-def _auth_close_code(exc: AuthError) -> CloseCode:
-    return CloseCode.UNAUTHENTICATED if exc.status == 401 else CloseCode.FORBIDDEN
-
-
 async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principal:
     """The principal behind the socket's first message; ``ProtocolError`` when refused."""
     try:
@@ -51,7 +47,7 @@ async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principa
     try:
         return ws.app.state.tokens.authenticate(control.get("token"), roles)
     except AuthError as exc:
-        raise ProtocolError(_auth_close_code(exc), exc.reason) from None
+        raise exc.as_protocol_error() from None
 
 
 def _after(ws: WebSocket, default: str | None) -> str | None:
@@ -101,10 +97,9 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
         after = _after(ws, "0-0")
         who = await authenticate_socket(ws, FOLLOW_CALL)
         info = await ws.app.state.bus.call_info(call_id)
-        if info and not who.may_see_call(info.get("agent_id")):
-            raise ProtocolError(CloseCode.FORBIDDEN, f"call {call_id} is not one of {who.name}'s calls")
-        if not info and who.role == "agent":
-            # the call may not have started yet; an agent cannot wait for a call it cannot own yet
+        # a call not started yet may be waited for, but not by an agent: it is no one's call yet
+        visible = who.may_see_call(info.get("agent_id")) if info else who.role != "agent"
+        if not visible:
             raise ProtocolError(CloseCode.FORBIDDEN, f"call {call_id} is not one of {who.name}'s calls")
     except ProtocolError as exc:
         await _refuse(ws, exc)
