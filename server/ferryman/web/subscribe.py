@@ -122,10 +122,13 @@ class _CallOwners:
             self._owner[event.call_id] = (await self._bus.call_info(event.call_id)).get("agent_id")
         return self._owner[event.call_id]
 
+    async def visible(self, who: Principal, event: Event) -> bool:
+        return who.role != "agent" or who.may_see_call(await self.owner(event))
+
 
 async def _visible(events: AsyncIterator[Event], who: Principal, owners: _CallOwners) -> AsyncIterator[Event]:
     async for event in events:
-        if who.role != "agent" or who.may_see_call(await owners.owner(event)):
+        if await owners.visible(who, event):
             yield event
 
 
@@ -133,7 +136,7 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
     state = ws.app.state
     last, recent = await state.bus.floor_tail(SNAPSHOT_ALERTS * 4)
-    alerts = [e async for e in _visible(_iterate(recent), who, owners) if e.type in ("hint", "coach")]
+    alerts = [e for e in recent if e.type in ("hint", "coach") and await owners.visible(who, e)]
     alerts = alerts[-SNAPSHOT_ALERTS:]
     calls = await visible_live_calls(state, who)
     # alerts may come from calls that have ended since: name their people too
@@ -148,11 +151,6 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
         "calls": calls, "alerts": [json.loads(e.to_json()) for e in alerts], "alert_calls": alert_calls,
     }, ensure_ascii=False))
     return last
-
-
-async def _iterate(items):
-    for item in items:
-        yield item
 
 
 async def floor_socket(ws: WebSocket) -> None:
