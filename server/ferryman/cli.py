@@ -225,6 +225,80 @@ def cmd_tokens(args, settings: Settings) -> None:
     print(f"added a {args.role} token to {path} (set FERRYMAN_TOKENS_FILE={path.resolve()})", file=sys.stderr)
 
 
+# -- hints -----------------------------------------------------------------------------------
+def cmd_hints_data(args, settings: Settings) -> None:
+    from ferryman.hints.learned.dataset import check, load, test_files, training_files
+
+    paths = [Path(f) for f in args.files] or training_files() + test_files()
+    problems = check(paths)
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise UsageError(f"{len(problems)} problems in {len(paths)} files")
+    items = load(paths)
+    print(f"{len(items)} items in {len(paths)} files: all valid")
+
+
+def cmd_hints_variants(args, settings: Settings) -> None:
+    """ASR-damaged copies of the hand-written batches, as one more batch (deterministic)."""
+    from ferryman.hints.learned.dataset import DATA_DIR, load, training_files
+    from ferryman.hints.learned.noise import variants
+
+    out = Path(args.out) if args.out else DATA_DIR / "utterances" / "asr.jsonl"
+    sources = [p for p in training_files() if p.resolve() != out.resolve()]
+    copies = variants(load(sources), args.share, args.seed)
+    out.write_text("".join(c.model_dump_json(exclude_defaults=True) + "\n" for c in copies), encoding="utf-8")
+    print(f"wrote {len(copies)} ASR-damaged copies of {len(sources)} batches to {out}")
+
+
+def cmd_hints_train(args, settings: Settings) -> None:
+    from ferryman.hints.learned.train import train
+
+    started = time.monotonic()
+    result = train(Path(args.out)) if args.out else train()
+    print(f"\nwrote {result.path} ({result.size_bytes / 1e6:.1f} MB) from {result.items} utterances "
+          f"in {time.monotonic() - started:.0f} s")
+    for line in result.validation_rules_only.lines("validation, rules alone"):
+        print(line)
+    for line in result.validation.lines("validation, rules + learned layer (model fitted on train only)"):
+        print(line)
+    print("kinds on validation: " + ", ".join(f"{kind} {right}/{of}" for kind, (right, of) in
+                                               result.kind_accuracy.items()))
+    if args.verbose_errors:
+        print("\n".join(result.validation.wrong))
+
+
+def cmd_hints_try(args, settings: Settings) -> None:
+    """One sentence through the engine: the codes it raises and what raised each one."""
+    from ferryman.cases.schema import load_case_file
+    from ferryman.hints.learned.dataset import default_case
+    from ferryman.hints.learned.evaluate import CALL_DAY
+    from ferryman.hints.learned.trial import try_sentence
+
+    case = load_case_file(Path(args.case)) if args.case else default_case()
+    result = try_sentence(args.text, args.speaker, case, prev=args.prev, prev_speaker=args.prev_speaker,
+                          rules_only=args.rules_only, today=CALL_DAY)
+    for line in result.lines():
+        print(line)
+
+
+def cmd_hints_eval(args, settings: Settings) -> None:
+    from ferryman.hints.learned.dataset import load, test_files
+    from ferryman.hints.learned.evaluate import evaluate
+    from ferryman.hints.learned.model import shared_model
+
+    paths = [Path(f) for f in args.files] or test_files()
+    if not paths:
+        raise UsageError("no files to evaluate (the frozen test split is hints/data/test/*.jsonl)")
+    items = load(paths)
+    model = None if args.rules_only else shared_model()
+    report = evaluate(items, model)
+    for line in report.lines(f"{len(paths)} files, {'rules alone' if args.rules_only else 'rules + learned layer'}"):
+        print(line)
+    if args.errors:
+        print("\n".join(report.wrong))
+
+
 # -- entry -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferryman", description="Ferryman (摆渡) real-time call copilot")
@@ -274,6 +348,36 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("action", choices=["install", "check"])
     model.add_argument("--dir", help="target directory (default: FERRYMAN_MODEL_DIR)")
     model.set_defaults(func=cmd_model)
+
+    hints = sub.add_parser("hints", help="the hint engine: data, training, trying a sentence")
+    hints_sub = hints.add_subparsers(dest="action", required=True)
+    data = hints_sub.add_parser("data", help="the labelled utterance set")
+    data_sub = data.add_subparsers(dest="what", required=True)
+    check = data_sub.add_parser("check", help="validate JSONL files (schema, codes, duplicates)")
+    check.add_argument("files", nargs="*", help="JSONL files (default: all of hints/data)")
+    check.set_defaults(func=cmd_hints_data)
+    noisy = data_sub.add_parser("asr-variants", help="write ASR-damaged copies of the hand-written batches")
+    noisy.add_argument("--share", type=float, default=0.3, help="about this share of the items gets a copy")
+    noisy.add_argument("--seed", type=int, default=7)
+    noisy.add_argument("--out", help="default: hints/data/utterances/asr.jsonl")
+    noisy.set_defaults(func=cmd_hints_variants)
+    train = hints_sub.add_parser("train", help="train the learned intent layer from hints/data (deterministic)")
+    train.add_argument("--out", help="artifact to write (default: hints/model/intents.npz)")
+    train.add_argument("--errors", dest="verbose_errors", action="store_true", help="list the validation errors")
+    train.set_defaults(func=cmd_hints_train)
+    trial = hints_sub.add_parser("try", help="which codes one sentence raises, and why (for tuning rules)")
+    trial.add_argument("text", help="what is said, e.g. \"我下个月发了工资就还三千\"")
+    trial.add_argument("--speaker", choices=["customer", "agent"], default="customer")
+    trial.add_argument("--case", help="case JSON (or a corpus call JSON); default: hints/data/case.json")
+    trial.add_argument("--prev", help="the turn just before, e.g. the agent's question")
+    trial.add_argument("--prev-speaker", choices=["customer", "agent"], help="default: the other speaker")
+    trial.add_argument("--rules-only", action="store_true", help="without the learned layer")
+    trial.set_defaults(func=cmd_hints_try)
+    evaluate = hints_sub.add_parser("eval", help="score the engine on labelled utterances (default: the frozen test split)")
+    evaluate.add_argument("files", nargs="*")
+    evaluate.add_argument("--rules-only", action="store_true", help="without the learned layer")
+    evaluate.add_argument("--errors", action="store_true", help="list every wrong item")
+    evaluate.set_defaults(func=cmd_hints_eval)
     return parser
 
 

@@ -68,6 +68,8 @@ class HintEvent(_Event):
     suggestion: str
     evidence: Evidence
     data: dict = Field(default_factory=dict, description="structured facts behind the card (plan, promise, ...)")
+    source: list[dict] = Field(default_factory=list,
+                               description="what raised it: {by: rule, rule, match} or {by: model, head, score}")
 
 
 class ChecklistEvent(_Event):

@@ -1,4 +1,4 @@
-"""Live hints: the case-aware keyword + sentiment engine between transcripts and delivery."""
+"""Live hints: the case-aware rules + learned intent layer between transcripts and delivery."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ from datetime import date
 
 
 def prepare() -> None:
-    """Load and validate the rules and the sentence encoder now (blocking, ~1-2 s), so the
-    first call does not pay for it on the event loop. Raises RulesError on a bad rule file."""
-    from ferryman.hints.matching import split_clauses
-    from ferryman.hints.plans import load_plan_rules
-    from ferryman.hints.rules import load_rules
-    from ferryman.hints.semantic import shared_semantic
+    """Load and validate the rules, the learned intent model, jieba and the sentence encoder now
+    (blocking, ~2 s), so the first call does not pay for it on the event loop. Raises RulesError
+    on a bad rule file and ModelError on a missing or unreadable model."""
+    from ferryman.hints.engine import HintEngine
+    from ferryman.hints.learned.dataset import default_case
+    from ferryman.events import TranscriptEvent
 
-    rules = load_rules()
-    load_plan_rules()
-    split_clauses("预热拼音", rules.phonetics)
-    shared_semantic().classify("我想先了解一下情况。")
+    engine = HintEngine(default_case())
+    engine.on_event(TranscriptEvent(channel="customer", final=True, utterance=0, start=0.0, end=1.0,
+                                    text="我想先了解一下情况。", t=1.0))
 
 
 def hint_processor(case, policies=None, today: date | None = None):

@@ -3,10 +3,11 @@ and the opening checklist (identity, purpose, recording notice)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ferryman.cases.schema import Case
 from ferryman.hints.matching import Clause
+from ferryman.hints.numbers import find_amounts
 from ferryman.hints.rules import Rules, Violation
 
 _STOP_INTEREST = ("停息", "停止计息")
@@ -17,10 +18,32 @@ class Breach:
     rule: Violation
     phrase: str
     plans_text: str = ""
+    source: tuple[dict, ...] = ()
 
     @property
     def instead(self) -> str:
         return self.rule.instead.format(plans=self.plans_text)
+
+    def also(self, source: dict) -> "Breach":
+        return replace(self, source=self.source + (source,))
+
+
+@dataclass(frozen=True)
+class ComplianceCheck:
+    breaches: list[Breach]
+    negated: bool          # a threat or insult phrase was there, negated ("我们不会上门")
+    allowed_waiver: bool   # a waiver the case's plans do give ("违约金可以减免")
+
+    def evidence(self) -> set[str]:
+        """The rules' findings as features for the learned layer."""
+        fired = {"r:" + s["rule"].split(".", 1)[1] for b in self.breaches for s in b.source if s["by"] == "rule"}
+        return (fired | ({"r:-threats"} if self.negated else set())
+                | ({"r:waiver_allowed"} if self.allowed_waiver else set()))
+
+    @property
+    def clean(self) -> bool:
+        """Nothing to raise, and the rules saw why not: a negated threat or a plan's own waiver."""
+        return not self.breaches and (self.negated or self.allowed_waiver)
 
 
 def covered_fees(case: Case, rules: Rules) -> set[str]:
@@ -47,25 +70,46 @@ class AgentCompliance:
         self._covered = covered_fees(case, rules)
         self._plans_text = "；".join(f"{p.name}：{p.benefit}" for p in case.plans) or "目前没有可用的减免方案"
 
-    def check(self, clauses: list[Clause], third_party_on_line: bool) -> list[Breach]:
-        c, found = self.rules.compliance, []
+    def check(self, clauses: list[Clause], third_party_on_line: bool) -> ComplianceCheck:
+        c, found, negated, allowed = self.rules.compliance, [], False, False
         for clause in clauses:
-            for rule, phrases in ((c.threats, self._threats), (c.insults, self._insults)):
-                found += [Breach(rule, m.phrase) for m in phrases.find(clause) if not self.rules.negation.cancels(m)]
-            found += self._waivers(clause)
+            for name, rule, phrases in (("threats", c.threats, self._threats), ("insults", c.insults, self._insults)):
+                for m in phrases.find(clause):
+                    if self.rules.negation.cancels(m):
+                        negated = True
+                    else:
+                        found.append(Breach(rule, m.phrase, source=({"by": "rule", "rule": f"compliance.{name}",
+                                                                      "match": m.text},)))
+            waived, covered = self._waivers(clause)
+            found += waived
+            allowed = allowed or covered
             if third_party_on_line:
-                found += [Breach(c.disclosure, m.phrase) for m in self._disclosure.find(clause)]
-        return found
+                found += self._disclosed(clause)
+        return ComplianceCheck(found, negated and not found, allowed and not found)
 
-    def _waivers(self, clause: Clause) -> list[Breach]:
-        out = []
+    def _disclosed(self, clause: Clause) -> list[Breach]:
+        """Debt words or any sum of money, said while a third party is on the line."""
+        rule = self.rules.compliance.disclosure
+        said = [m.text for m in self._disclosure.find(clause)] + [a.text for a in find_amounts(clause.text)]
+        return [Breach(rule, text, source=({"by": "rule", "rule": "compliance.disclosure", "match": text},))
+                for text in said]
+
+    def learned_breach(self, source: dict, said: str) -> Breach:
+        return Breach(self.rules.compliance.learned, said, source=(source,))
+
+    def _waivers(self, clause: Clause) -> tuple[list[Breach], bool]:
+        """Waivers of fees no plan of the case covers; and whether a covered one was offered."""
+        out, covered = [], False
         for match in self._waive.find(clause):
             if self.rules.negation.cancels(match):
                 continue
             fees = self._objects(clause, match.start)
             if fees - self._covered:
-                out.append(Breach(self.rules.compliance.waivers, clause.text, self._plans_text))
-        return out
+                out.append(Breach(self.rules.compliance.waivers, clause.text, self._plans_text,
+                                  ({"by": "rule", "rule": "compliance.waivers", "match": clause.text},)))
+            elif fees:
+                covered = True
+        return out, covered
 
     def _objects(self, clause: Clause, at: int) -> set[str]:
         """Which fees a waiver word in this clause is about: named fees first, else 'all' words."""

@@ -1,14 +1,19 @@
 """The hint engine: transcript events in, hint / mood / checklist events out (pure, per call).
 
-    TranscriptEvent (final) ──► turn text ──► intents ──► codes, checked against the case
-                                  │                        and the call's state ──► hygiene ──► HintEvent
+    TranscriptEvent (final) ──► turn text ──► situations ──► codes, checked against the case
+                                  │     (rules ∪ learned)      and the call's state ──► hygiene ──► HintEvent
                                   ├─► customer mood ───────► MoodEvent (+ escalation)
+                                  ├─► sensitive topics (concepts, carried over turns)
                                   └─► agent checklist ─────► ChecklistEvent (+ disclosure_missing)
 
 A *turn* is a speaker's run of finals (a long turn arrives in pieces); the engine re-reads the
 whole turn as pieces arrive so a phrase split across pieces still matches, and raises each
-code at most once per turn. Cooldowns and once-per-call limits come from ``cards.yaml``.
-Nothing here does I/O; ``HintProcessor`` adds the Redis side effects (promises).
+code at most once per turn. What a turn says is found two ways and joined: phrase rules
+(``rules/intents.yaml``: exact or by sound, with negation and speaker) and the learned intent
+layer (``learned/``: the turn with the other speaker's turn before it). Rules keep the last word
+on what they are good at: a phrase the rules saw negated ("我不是要投诉", "我们不会上门") cannot be
+brought back by the model, and promises pass the hypothetical / question / past-payment checks.
+Every hint says what raised it (``source``). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from ferryman.asr.text import strip_phantoms
 from ferryman.cases.schema import Case, Policy
 from ferryman.events import CallEvent, ChecklistEvent, Event, Evidence, HintEvent, MoodEvent, TranscriptEvent
 from ferryman.hints.compliance import AgentCompliance, Breach, Checklist
+from ferryman.hints.learned.model import IntentModel, Scores, shared_model
 from ferryman.hints.matching import Clause, Match, split_clauses
 from ferryman.hints.plans import best_plan, load_plan_rules, yuan
+from ferryman.hints.promises import clauses as promise_clauses
 from ferryman.hints.promises import extract_promise
 from ferryman.hints.rules import Rules, load_rules
-from ferryman.hints.semantic import SemanticIntents, shared_semantic
-from ferryman.hints.sentiment import MoodTracker
+from ferryman.hints.sentiment import MoodTracker, UtteranceMood
+from ferryman.hints.topics import TopicTracker
 
 CARD_STATUS_ZH = {"active": "正常", "suspended": "已停用（止付）", "frozen": "已冻结", "closed": "已销卡",
                   "blocked": "已锁定"}
@@ -34,6 +41,9 @@ HARDSHIP = {"hardship_job": ("job", "失业"), "hardship_illness": ("illness", "
             "hardship_cash": ("cash", "资金紧张")}
 ASKS = ("ask_split", "ask_delay", "ask_reduce")
 TURN_GAP_S = 1.5   # a pause longer than this between one speaker's finals starts a new turn
+# learned head -> the rule intent it stands for (hardship and asks get their kind from the model)
+HEAD_INTENT = {"complaint_risk": "complaint", "card_status": "ask_card", "debt_breakdown": "dispute_amount",
+               "promise_to_pay": "promise", "third_party": "third_party"}
 
 
 class _Blank(dict):
@@ -49,6 +59,7 @@ class Turn:
     start: float = 0.0
     end: float = 0.0
     raised: set[str] = field(default_factory=set)
+    prev: str | None = None          # the other speaker's turn just before this one
 
     @property
     def text(self) -> str:
@@ -61,30 +72,68 @@ class Candidate:
     fields: dict
     data: dict = field(default_factory=dict)
     severity: str | None = None
+    source: list[dict] = field(default_factory=list)
+
+
+def rule_source(rule: str, match: Match) -> dict:
+    return {"by": "rule", "rule": rule, "match": match.text}
+
+
+@dataclass
+class Found:
+    """Intents found in a turn: intent -> the rule matches (may be empty when only the model
+    found it), where each came from, and the intents whose phrases were there but negated
+    ("我不是要投诉") or excluded by a nearby phrase ("哪有钱还")."""
+
+    matches: dict[str, list[Match]] = field(default_factory=dict)
+    sources: dict[str, list[dict]] = field(default_factory=dict)
+    negated: set[str] = field(default_factory=set)
+    excluded: set[str] = field(default_factory=set)
+
+    def evidence(self) -> set[str]:
+        """The rules' findings as features for the learned layer."""
+        return ({f"r:{name}" for name in self.matches} | {f"r:-{name}" for name in self.negated}
+                | {f"r:x{name}" for name in self.excluded})
+
+    def add(self, intent: str, source: dict, match: Match | None = None) -> None:
+        self.matches.setdefault(intent, [])
+        if match is not None:
+            self.matches[intent].append(match)
+        self.sources.setdefault(intent, []).append(source)
+
+    def __contains__(self, intent: str) -> bool:
+        return intent in self.matches
+
+    def source(self, *intents: str) -> list[dict]:
+        """Where the intents came from: one entry per rule or head (the first match of each)."""
+        out = {}
+        for s in (s for i in intents for s in self.sources.get(i, [])):
+            out.setdefault((s["by"], s.get("rule") or s.get("head")), s)
+        return list(out.values())
 
 
 class HintEngine:
     def __init__(self, case: Case, rules: Rules | None = None, policies: list[Policy] | None = None,
-                 today: date | None = None, semantic: SemanticIntents | None | bool = True):
+                 today: date | None = None, model: IntentModel | None | bool = True):
         self.case = case
         self.rules = rules or load_rules()
-        self._semantic = shared_semantic() if semantic is True else (semantic or None)
+        self.model = shared_model() if model is True else (model or None)
         self.policies = policies if policies is not None else self.rules.default_policies
         self.today = today or date.today()
         self._plans = load_plan_rules()
         self._compliance = AgentCompliance(self.rules, case)
         self._checklist = Checklist(self.rules)
         self._mood = MoodTracker(self.rules)
+        self._topics = TopicTracker(self.rules, case.sensitive_topics)
         self._window = 0.0
         self._turn: Turn | None = None
+        self._last_turn: dict[str, Turn] = {}
         self._turns = 0
         self._last_raised: dict[str, float] = {}
         self._hardship_seen: set[str] = set()
         self._third_party = False
         self._debtor_confirmed = False
-        self._topic_words = {topic: self.rules.phrases(self.rules.topics[topic].words if topic in self.rules.topics
-                                                       else [topic])
-                             for topic in case.sensitive_topics}
+        self.evidence: frozenset[str] = frozenset()    # the rules' findings on the last final
 
     # -- entry -----------------------------------------------------------------------------
     def on_event(self, event: Event) -> list[Event]:
@@ -102,10 +151,10 @@ class HintEngine:
         out: list[Event] = []
         candidates: list[Candidate] = []
         if event.channel == "customer":
-            candidates += self._customer(clauses, said, own, out)
+            candidates += self._customer(clauses, own, turn, out)
         else:
-            candidates += self._agent(clauses, own, event, out)
-        candidates += self._topics(clauses)
+            candidates += self._agent(clauses, own, event, turn, out)
+        candidates += self._topic_cards(clauses, turn)
         for candidate in candidates:
             hint = self._admit(candidate, turn, event)
             if hint:
@@ -116,45 +165,83 @@ class HintEngine:
     def _turn_for(self, event: TranscriptEvent) -> Turn:
         turn = self._turn
         if turn is None or turn.channel != event.channel or event.start - turn.end > TURN_GAP_S:
+            if turn is not None:
+                self._last_turn[turn.channel] = turn
             self._turns += 1
-            turn = self._turn = Turn(event.channel, self._turns, start=event.start)
+            other = self._last_turn.get("agent" if event.channel == "customer" else "customer")
+            turn = self._turn = Turn(event.channel, self._turns, start=event.start,
+                                     prev=other.text if other else None)
         turn.texts.append(strip_phantoms(event.text))   # Whisper's invented credits never trigger
         turn.end = event.end
         return turn
 
-    # -- customer ----------------------------------------------------------------------------
-    def _intents(self, clauses: list[Clause], channel: str) -> tuple[dict[str, list], set[str]]:
-        """intent -> matches after speaker, exclusions and negation; and the intents whose
-        phrases were present but ruled out (the semantic backup must not bring those back)."""
-        found: dict[str, list] = {}
-        ruled_out: set[str] = set()
+    # -- what was said -----------------------------------------------------------------------
+    def _rule_intents(self, clauses: list[Clause], channel: str) -> Found:
+        """Intents by phrase, after speaker, exclusions and negation."""
+        found = Found()
         for name, (intent, phrases, exclude) in self.rules.intents.items():
             if intent.speaker not in ("any", channel):
                 continue
             for clause in clauses:
                 matches = phrases.find(clause)
                 if matches and exclude.phrases and exclude.any_in(clause):
-                    ruled_out.add(name)
+                    found.excluded.add(name)
                     continue
                 for match in matches:
                     if intent.negatable and self.rules.negation.cancels(match):
-                        ruled_out.add(name)
+                        found.negated.add(name)
                         continue
-                    found.setdefault(name, []).append(match)
-        return found, ruled_out - set(found)
+                    found.add(name, rule_source(f"intents.{name}", match), match)
+        found.negated -= set(found.matches)
+        found.excluded -= set(found.matches)
+        return found
 
-    def _customer(self, clauses: list[Clause], said: str, own: list[Clause], out: list[Event]) -> list[Candidate]:
-        intents, ruled_out = self._intents(clauses, "customer")
-        self._add_semantic(intents, ruled_out, said)
+    def _decide(self, rules: Found, scores: Scores | None) -> Found:
+        """The customer intents of this turn. With the learned layer, it decides — the rules'
+        findings are among its features, so it has learnt where a phrase misleads ("投诉物业",
+        "律师说离婚协议…") — except that a phrase the rules saw negated stays negated. Without it,
+        the rules decide alone."""
+        if scores is None:
+            return rules
+        decided = Found(negated=rules.negated, excluded=rules.excluded)
+        for head in scores.fired:
+            if head == "hardship":
+                family, intent = tuple(HARDSHIP), f"hardship_{scores.kinds.get('hardship', 'cash')}"
+            elif head == "offer_plan":
+                family, intent = ASKS, f"ask_{scores.kinds.get('ask', 'split')}"
+            elif head in HEAD_INTENT:
+                family = (intent := HEAD_INTENT[head],)
+            else:
+                continue
+            by_rules = [name for name in family if name in rules]
+            if by_rules:                       # the rules' own reading names the kind and the words
+                for name in by_rules:
+                    decided.matches[name] = rules.matches[name]
+                    decided.sources[name] = rules.sources[name] + [scores.explain(head)]
+            elif not any(name in rules.negated for name in family):
+                decided.add(intent, scores.explain(head))
+        for name in ("identity_confirmed",):   # bookkeeping intents stay with the rules
+            if name in rules:
+                decided.matches[name], decided.sources[name] = rules.matches[name], rules.sources[name]
+        return decided
+
+    # -- customer ----------------------------------------------------------------------------
+    def _customer(self, clauses: list[Clause], own: list[Clause], turn: Turn, out: list[Event]) -> list[Candidate]:
+        rules = self._rule_intents(clauses, "customer")
+        mood = self._mood.score(own, turn.texts[-1])
+        self.evidence = frozenset(rules.evidence() | self._mood.evidence(mood))
+        scores = self._score(turn)
+        intents = self._decide(rules, scores)
         found: list[Candidate] = []
         if "third_party" in intents and not self._debtor_confirmed:
             self._third_party = True
-            found.append(Candidate("third_party", {"phrase": intents["third_party"][0].text,
-                                                   "customer": self.case.customer.name[:1]}))
+            found.append(Candidate("third_party", {"phrase": _phrase(intents, "third_party", turn),
+                                                   "customer": self.case.customer.name[:1]},
+                                   source=intents.source("third_party")))
         elif "identity_confirmed" in intents:
             self._debtor_confirmed, self._third_party = True, False
         if "complaint" in intents:
-            found.append(self._complaint(intents["complaint"][0].text))
+            found.append(self._complaint(_phrase(intents, "complaint", turn), intents.source("complaint")))
         new_hardship = self._hardship(intents)
         found += new_hardship
         # hardship told for the first time calls for a plan, unless the customer is already
@@ -163,26 +250,24 @@ class HintEngine:
         if "ask_card" in intents:
             card = self.case.card
             found.append(Candidate("card_status", {"status": CARD_STATUS_ZH.get(card.status, card.status),
-                                                   "restore_condition": card.restore_condition or "请核实恢复条件"}))
+                                                   "restore_condition": card.restore_condition or "请核实恢复条件"},
+                                   source=intents.source("ask_card")))
         if "dispute_amount" in intents:
             debt = self.case.debt
             found.append(Candidate("debt_breakdown", {k: yuan(v) if isinstance(v, float) else v
-                                                      for k, v in debt.model_dump().items()}))
+                                                      for k, v in debt.model_dump().items()},
+                                   source=intents.source("dispute_amount")))
         if "promise" in intents:
-            found += self._promise(intents["promise"])
-        found += self._escalation(own, said, out)
+            found += self._promise(intents, turn)
+        found += self._escalation(mood, scores, out)
         return found
 
-    def _add_semantic(self, intents: dict[str, list], ruled_out: set[str], said: str) -> None:
-        """Intents the phrase rules missed in this final, by meaning (see semantic.py)."""
-        if self._semantic is None:
-            return
-        for found in self._semantic.classify(said):
-            if found.intent not in intents and found.intent not in ruled_out:
-                clause = Clause(found.sentence, (), ())
-                intents[found.intent] = [Match("≈" + found.example, clause, 0, len(found.sentence), exact=False)]
+    def _score(self, turn: Turn) -> Scores | None:
+        if self.model is None:
+            return None
+        return self.model.score(turn.text, turn.channel, turn.prev, self.evidence)
 
-    def _complaint(self, phrase: str) -> Candidate:
+    def _complaint(self, phrase: str, source: list[dict]) -> Candidate:
         history = [n for n in self.case.notes if "诉" in n]
         graver = bool(history) or self.case.complaint_risk == "high"
         card = self.rules.cards["complaint_risk"]
@@ -191,9 +276,10 @@ class HintEngine:
                          {"phrase": phrase, "level": "高" if graver else level,
                           "history": ("投诉记录：" + "；".join(history) + "。") if history else ""},
                          {"complaint_history": history},
-                         card.severity_when_history if graver and card.severity_when_history else None)
+                         card.severity_when_history if graver and card.severity_when_history else None,
+                         source)
 
-    def _hardship(self, intents: dict) -> list[Candidate]:
+    def _hardship(self, intents: Found) -> list[Candidate]:
         categories = [HARDSHIP[name] for name in HARDSHIP if name in intents]
         new = [(key, label) for key, label in categories if key not in self._hardship_seen]
         if not new:
@@ -205,9 +291,10 @@ class HintEngine:
         return [Candidate("hardship", {"category": "、".join(label for _, label in new),
                                        "policies": ("适用政策：" + "；".join(lines) + "。") if lines
                                        else "暂无适用的困难政策，请记录情况。"},
-                          {"categories": sorted(keys), "policies": [p.id for p in policies]})]
+                          {"categories": sorted(keys), "policies": [p.id for p in policies]},
+                          source=intents.source(*HARDSHIP))]
 
-    def _offer(self, intents: dict, with_hardship: bool) -> list[Candidate]:
+    def _offer(self, intents: Found, with_hardship: bool) -> list[Candidate]:
         """The case's plan that fits what the customer asked for (or the hardship they told)."""
         said = [name for name in (*ASKS, *(HARDSHIP if with_hardship else ())) if name in intents]
         offer = best_plan(self.case, said, self._plans) if said else None
@@ -216,37 +303,65 @@ class HintEngine:
         plan = offer.plan
         return [Candidate("offer_plan", {"plan_name": plan.name, "condition": plan.condition, "benefit": plan.benefit,
                                          "math": offer.math, "pitch": offer.pitch(self._plans)},
-                          {"plan": offer.as_data(), "because": said})]
+                          {"plan": offer.as_data(), "because": said}, source=intents.source(*said))]
 
-    def _promise(self, matches: list) -> list[Candidate]:
-        for match in matches:
-            promise = extract_promise(match.clause.text, self.case, self.today)
+    def _promise(self, intents: Found, turn: Turn) -> list[Candidate]:
+        """The promise's amount and date, from the clause that carries it (the rule's match, or
+        each clause of the turn in order when only the learned layer heard the commitment)."""
+        learned = any(s["by"] == "model" for s in intents.source("promise"))
+        clauses = [m.clause.text for m in intents.matches["promise"]] or promise_clauses(turn.text)
+        proposal = turn.prev if learned else None
+        for clause in clauses:
+            promise = extract_promise(clause, self.case, self.today, turn=turn.text, proposal=proposal)
             if promise:
                 return [Candidate("promise_to_pay", {"amount_text": promise.amount_text or "金额待确认",
                                                      "date_text": promise.date_text or "日期待确认",
                                                      "relation": promise.relation},
-                                  {"promise": promise.as_data(), "case_id": self.case.case_id})]
+                                  {"promise": promise.as_data(), "case_id": self.case.case_id},
+                                  source=intents.source("promise"))]
         return []
 
-    def _escalation(self, own: list[Clause], said: str, out: list[Event]) -> list[Candidate]:
+    def _escalation(self, mood: UtteranceMood, scores: Scores | None, out: list[Event]) -> list[Candidate]:
+        """A strong phrase (swearing, "别再打了") or the mood window crossing its threshold always
+        escalates; a hot utterance by the lexicon does when the learned layer agrees (or is absent)."""
         lex = self.rules.sentiment
-        mood = self._mood.score(own, said)
+        learned = scores is not None and "escalation" in scores.fired
+        if learned:            # the model heard hostility the lexicon has no word for: the meter shows it too
+            mood = mood.at_least(lex.escalate_utterance)
         before, self._window = self._window, self._mood.add(mood)
         score, level = self._mood.level(self._window)
         out.append(MoodEvent(score=score, level=level))
         crossed = self._window >= lex.escalate_window > before
-        if not (mood.strong or mood.score >= lex.escalate_utterance or crossed):
+        hot = mood.lexicon_score >= lex.escalate_utterance and scores is None
+        by_rules = bool(mood.strong) or hot or crossed
+        if not (by_rules or learned):
             return []
         reason = "、".join(([mood.strong] if mood.strong else []) + list(mood.reasons))[:40]
-        return [Candidate("escalation", {"score": f"{mood.score:.1f}", "reason": reason or "情绪持续升高"},
-                          {"utterance_score": mood.score, "window": self._window})]
+        source = []
+        if by_rules:
+            source.append({"by": "rule", "rule": "sentiment.strong" if mood.strong else "sentiment.score",
+                           "match": reason, "score": mood.lexicon_score})
+        if learned:
+            source.append(scores.explain("escalation"))
+        return [Candidate("escalation", {"score": f"{mood.score:.1f}", "reason": reason or "语气敌对"},
+                          {"utterance_score": mood.score, "window": self._window}, source=source)]
 
     # -- agent -------------------------------------------------------------------------------
-    def _agent(self, clauses: list[Clause], own: list[Clause], event: TranscriptEvent,
+    def _agent(self, clauses: list[Clause], own: list[Clause], event: TranscriptEvent, turn: Turn,
                out: list[Event]) -> list[Candidate]:
+        """Threats, insults, waivers and disclosure by rule always raise; the learned layer adds
+        pressure in words no list has, unless the rules heard the threat negated."""
         if self._checklist.hear_agent(own, event.start, event.end):
             out.append(ChecklistEvent(items=dict(self._checklist.ticked), labels=self._checklist.labels))
-        breaches = self._compliance.check(clauses, self._third_party and not self._debtor_confirmed)
+        check = self._compliance.check(clauses, self._third_party and not self._debtor_confirmed)
+        self.evidence = frozenset(check.evidence())
+        scores = self._score(turn)
+        breaches = list(check.breaches)
+        learned = scores is not None and "agent_compliance" in scores.fired
+        if learned and not breaches and not check.clean:
+            breaches.append(self._compliance.learned_breach(scores.explain("agent_compliance"), event.text[:40]))
+        elif learned and breaches:
+            breaches[0] = breaches[0].also(scores.explain("agent_compliance"))
         if not breaches:
             return []
         return [self._breach_card(breaches)]
@@ -256,7 +371,8 @@ class HintEngine:
         phrases = "、".join(dict.fromkeys(b.phrase for b in breaches))
         why = " ".join(dict.fromkeys(b.rule.why for b in breaches))
         return Candidate("agent_compliance", {"problem": "、".join(problems), "phrase": phrases, "why": why,
-                                              "instead": breaches[0].instead}, {"problems": problems})
+                                              "instead": breaches[0].instead}, {"problems": problems},
+                         source=[s for b in breaches for s in b.source])
 
     def _disclosure_due(self, now: float, call_over: bool = False) -> list[Event]:
         if not self._checklist.overdue(now, call_over):
@@ -268,18 +384,21 @@ class HintEngine:
         return [HintEvent(code="disclosure_missing", severity=card.severity, priority=card.priority,
                           title=card.title.format_map(fields), detail=card.detail.format_map(fields),
                           suggestion=card.suggestion.format_map(fields),
-                          evidence=Evidence(channel="agent", text=""), data={"missing": missing})]
+                          evidence=Evidence(channel="agent", text=""), data={"missing": missing},
+                          source=[{"by": "rule", "rule": "compliance.checklist", "missing": missing}])]
 
     # -- both ----------------------------------------------------------------------------
-    def _topics(self, clauses: list[Clause]) -> list[Candidate]:
+    def _topic_cards(self, clauses: list[Clause], turn: Turn) -> list[Candidate]:
         out = []
-        for topic, words in self._topic_words.items():
-            hits = [m for c in clauses for m in words.find(c)]
-            if hits:
-                notes = [n for n in self.case.notes if any(p.text in n for p in words.phrases)]
-                note_text = "备注：" + "；".join(notes) if notes else ""
-                out.append(Candidate("avoid_topic", {"topic": topic, "notes": note_text},
-                                     {"topic": topic, "words": sorted({h.text for h in hits})}))
+        for hit in self._topics.hear(clauses, turn.number):
+            words = self._topics.words_of(hit.topic)
+            notes = [n for n in self.case.notes if hit.topic in n or any(w in n for w in words)]
+            note_text = "备注：" + "；".join(notes) if notes else ""
+            source = {"by": "rule", "rule": "topics." + hit.topic + (".pronoun" if hit.by_pronoun else ""),
+                      "match": "、".join(hit.words)}
+            out.append(Candidate("avoid_topic", {"topic": hit.topic, "notes": note_text},
+                                 {"topic": hit.topic, "words": sorted(hit.words), "by_pronoun": hit.by_pronoun},
+                                 source=[source]))
         return out
 
     # -- hygiene -------------------------------------------------------------------------
@@ -298,4 +417,12 @@ class HintEngine:
                          title=card.title.format_map(fields), detail=card.detail.format_map(fields),
                          suggestion=card.suggestion.format_map(fields),
                          evidence=Evidence(channel=event.channel, text=turn.text, utterance=event.utterance),
-                         data=candidate.data)
+                         data=candidate.data, source=candidate.source)
+
+
+def _phrase(intents: Found, intent: str, turn: Turn) -> str:
+    """The words that raised an intent, for the card: the rule's match, else the turn itself."""
+    matches = intents.matches.get(intent)
+    if matches:
+        return matches[0].text
+    return turn.texts[-1][:24]

@@ -219,16 +219,27 @@ class PhraseSet:
 
 
 class Negation:
-    def __init__(self, negators: list[str], not_negators: list[str]):
+    """A negator right before a phrase cancels it (我不是要投诉); a modal negator ("不会", "绝不")
+    also governs the verb phrase after it (我们不会联系您的家人和同事), unless a consequence word
+    comes between (你不还我们就上门: 就 ends the scope of 不)."""
+
+    def __init__(self, negators: list[str], not_negators: list[str], scope_negators: list[str] = (),
+                 scope_chars: int = 0, scope_breakers: list[str] = ()):
         self._negators = sorted(negators, key=len, reverse=True)
         self._not = not_negators
+        self._scope = sorted(scope_negators, key=len, reverse=True)
+        self._scope_chars = scope_chars
+        self._breakers = scope_breakers
 
     def cancels(self, match: Match, window: int = 4) -> bool:
-        """A negator ends in the few characters before the match (and is not e.g. 不然)."""
         if NEGATOR_CHARS & set(match.phrase):
             return False
+        return (self._negated_within(match, self._negators, window)
+                or self._negated_within(match, self._scope, self._scope_chars, self._breakers))
+
+    def _negated_within(self, match: Match, negators, window: int, breakers=()) -> bool:
         text, begin = match.clause.text, max(0, match.start - window)
-        for negator in self._negators:
+        for negator in negators:
             at = text.rfind(negator, begin, match.start)
             if at < 0:
                 continue
@@ -236,5 +247,7 @@ class Negation:
                 continue
             if 0 < at < len(text) - 1 and text[at + 1] == text[at - 1]:
                 continue            # 是不是 / 能不能 / 有没有: a question, not a negation
+            if any(b in text[at + len(negator):match.start] for b in breakers):
+                continue
             return True
         return False

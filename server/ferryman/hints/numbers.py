@@ -1,8 +1,9 @@
 """Amounts, instalment counts and payment dates in spoken Chinese.
 
 Numbers are read only where they are numbers: a numeral followed by a money unit (元, 块),
-or carrying a magnitude (万/千/百: 八千六, 一万二), counts before 期, days before 号/日. A lone
-一 or 两 is a word, not a number (一下, 两个人).
+or a digit carrying a magnitude (万/千/百: 八千六, 一万二), counts before 期, days before 号/日. A lone
+一 or 两 is a word, not a number (一下, 两个人), and magnitudes without a digit are words too
+(千万别, 千千 — the ASR's 天天 — 万一) unless a money unit follows (千把块 aside).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 
 CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "亿": 100_000_000}
 _NUM = r"[0-9０-９.,]+|[零〇一二两三四五六七八九十百千万亿]+"
 _NOT_MONEY = "期天个号日月年次岁点分位台张笔家周"
+_DIGIT_CHARS = set("0123456789０１２３４５６７８９零〇一二两三四五六七八九")
 AMOUNT = re.compile(rf"(?P<num>{_NUM})(?P<mag>[万千])?(?P<more>多)?(?P<unit>块钱|块|元|万元)?(?P<next>.)?")
 PERIODS = re.compile(rf"(?P<num>{_NUM})期")
 
@@ -60,6 +62,8 @@ def find_amounts(text: str) -> list[Amount]:
         magnitude = mag or any(c in "万千百亿" for c in num)
         if not unit and not magnitude:
             continue                                  # a bare numeral is not money
+        if not unit and not any(c in _DIGIT_CHARS for c in num):
+            continue                                  # 千千, 千万别, 万一: words, not amounts
         value = parse_number(num)
         if value is None:
             continue
@@ -85,7 +89,7 @@ _WEEK = re.compile(r"(?P<which>下下|下|这|本)?(个)?(周|星期|礼拜)(?P<
 _DAY_OF_MONTH = re.compile(rf"(?P<month>下个月|下月|这个月|本月)?(?P<day>{_NUM})(号|日)")
 _MONTH_DAY = re.compile(rf"(?P<month>{_NUM})月(?P<day>{_NUM})(号|日)")
 _RELATIVE = {"大后天": 3, "后天": 2, "明天": 1, "明儿": 1, "今天": 0, "今晚": 0, "今儿": 0, "马上": 0, "现在": 0}
-_PAYDAY_NOTE = re.compile(rf"每月(?P<day>{_NUM})(号|日)发(工资|薪)")
+_PAYDAY_NOTE = re.compile(rf"(每月|每个月)?(?P<day>{_NUM})(号|日)发(工资|薪)")
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,9 @@ def _day_in_month(today: date, day: int, months_ahead: int) -> date | None:
     return date(year, month, day)
 
 
-def find_date(text: str, today: date, notes: list[str] = ()) -> PayDate | None:
-    """The first payment-date expression in ``text``."""
+def find_date(text: str, today: date, notes: list[str] = (), default_payday: int | None = None) -> PayDate | None:
+    """The first payment-date expression in ``text``. "发了工资" resolves to the payday the case
+    notes give, else to ``default_payday`` (said so on the card: the agent confirms it)."""
     if m := _MONTH_DAY.search(text):
         month, day = parse_number(m["month"]), parse_number(m["day"])
         if month and day and 1 <= month <= 12:
@@ -131,19 +136,27 @@ def find_date(text: str, today: date, notes: list[str] = ()) -> PayDate | None:
         if weeks == 0 and on < today:
             on += timedelta(weeks=1)
         return PayDate(m.group(0), on)
-    for word, months in (("下个月底", 1), ("下月底", 1), ("月底", 0), ("月末", 0)):
+    for word, months in (("下个月底", 1), ("下月底", 1), ("月底", 0), ("月末", 0), ("这个月", 0), ("本月", 0),
+                         ("这月", 0), ("下个月", 1), ("下月", 1)):
         if word in text:
             return PayDate(word, _month_end(today, months))
     if "发工资" in text or "工资发了" in text or "发了工资" in text:
         payday = next((parse_number(m["day"]) for note in notes if (m := _PAYDAY_NOTE.search(note))), None)
-        on = None
-        if payday:
-            on = _day_in_month(today, int(payday), 0 if payday >= today.day else 1)
-        return PayDate("发工资后", on)
+        said = "发工资后"
+        if not payday and default_payday:
+            payday, said = default_payday, f"发工资后（按每月{default_payday}日估计）"
+        on = _day_in_month(today, int(payday), 0 if payday >= today.day else 1) if payday else None
+        return PayDate(said, on)
     for word, days in _RELATIVE.items():
         if word in text:
             return PayDate(word, today + timedelta(days=days))
-    for word in ("下周", "下个星期", "下礼拜", "下个月", "下月", "过几天", "这几天", "年底"):
+    for word, weeks in (("下下周", 2), ("下周", 1), ("下个星期", 1), ("下星期", 1), ("下礼拜", 1), ("下个礼拜", 1),
+                        ("这周", 0), ("这个星期", 0), ("这礼拜", 0), ("这个礼拜", 0), ("本周", 0)):
+        if word in text:      # "by the end of that week"
+            return PayDate(word, today - timedelta(days=today.weekday()) + timedelta(weeks=weeks, days=6))
+    if "年底" in text or "年前" in text:
+        return PayDate("年底" if "年底" in text else "年前", date(today.year, 12, 31))
+    for word in ("过几天", "这几天", "开春", "秋收", "过完年", "年后", "月初"):
         if word in text:
             return PayDate(word, None)
     return None

@@ -1,19 +1,62 @@
-"""Promises to pay: amount and date out of what the customer said, related to the case."""
+"""Promises to pay: amount and date out of what the customer said, related to the case.
+
+Whether a turn *means* to commit is decided upstream (a promise phrase, or the learned layer);
+this module keeps what rules are good at: reading the amount and the date, relating them to the
+case, and vetoing what is not a commitment whatever its words — a hypothetical ("要是有一万我还至于…"),
+a question ("还了多久能解冻？"), a payment already made. The words are in ``rules/promises.yaml``.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from ferryman.cases.schema import Case
 from ferryman.hints.numbers import PayDate, find_amounts, find_date
 from ferryman.hints.plans import read_plan, yuan
+from ferryman.hints.rules import RULES_DIR, RulesError
 
-_COMMIT = ("肯定", "一定", "保证", "马上", "就", "先", "会", "开始", "争取", "尽快", "立刻")
-_ALL = ("全部", "全额", "一次性还清", "都还上", "还清")
-_MINIMUM = ("最低还款", "最低")
-_FIRST_INSTALMENT = ("第一期", "首期")
-_PAST = ("已经", "上周", "上个星期", "上礼拜", "上个月", "昨天", "前天", "早就", "还过")
+
+_CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;\s]+")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Counterfactual(_Strict):
+    conditions: list[str]
+    consequences: list[str]
+
+
+class Question(_Strict):
+    endings: list[str]
+    words: list[str]
+
+
+class PromiseWords(_Strict):
+    commit: list[str]
+    all: list[str]
+    minimum: list[str]
+    first_instalment: list[str]
+    past: list[str]
+    counterfactual: Counterfactual
+    question: Question
+    default_payday: int | None = Field(None, ge=1, le=28)
+
+
+@lru_cache(maxsize=4)
+def load_promise_words(path: Path = RULES_DIR / "promises.yaml") -> PromiseWords:
+    try:
+        return PromiseWords.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except Exception as exc:
+        raise RulesError(f"{path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -29,23 +72,34 @@ class Promise:
         return asdict(self)
 
 
-def is_commitment(text: str, when: PayDate | None, amount: float | None) -> bool:
-    """A payment intent counts as a promise when it is anchored (a date, an amount or a firm
-    word) and about the future ("上周就还了" reports a payment, it promises none)."""
-    if any(word in text for word in _PAST):
-        return False
-    return when is not None or amount is not None or any(word in text for word in _COMMIT)
+def _has(text: str, words: list[str]) -> bool:
+    return any(word in text for word in words)
 
 
-def _amount(text: str, case: Case) -> tuple[float | None, str]:
+def is_counterfactual(text: str, words: PromiseWords) -> bool:
+    """A condition word followed, later in the turn, by a consequence word ("要是有…早就还了")."""
+    cf = words.counterfactual
+    for condition in cf.conditions:
+        at = text.find(condition)
+        if at >= 0 and _has(text[at + len(condition):], cf.consequences):
+            return True
+    return False
+
+
+def is_question(clause: str, words: PromiseWords) -> bool:
+    clause = clause.strip()
+    return any(clause.endswith(e) for e in words.question.endings) or _has(clause, words.question.words)
+
+
+def _amount(text: str, case: Case, words: PromiseWords) -> tuple[float | None, str]:
     amounts = [a for a in find_amounts(text) if a.value <= case.debt.total * 1.5]
     if amounts:
         return amounts[0].value, amounts[0].text
-    if any(word in text for word in _ALL):
+    if _has(text, words.all):
         return case.debt.total, "全部欠款"
-    if any(word in text for word in _MINIMUM):
+    if _has(text, words.minimum):
         return case.debt.min_payment, "最低还款"
-    return None, ("第一期" if any(word in text for word in _FIRST_INSTALMENT) else "")
+    return None, ("第一期" if _has(text, words.first_instalment) else "")
 
 
 def _relation(amount: float | None, case: Case) -> str:
@@ -67,11 +121,51 @@ def _relation(amount: float | None, case: Case) -> str:
     return "".join(notes)
 
 
-def extract_promise(text: str, case: Case, today: date) -> Promise | None:
-    when = find_date(text, today, case.notes)
-    amount, amount_text = _amount(text, case)
-    if not is_commitment(text, when, amount):
+def _anchor(text: str, case: Case, today: date, words: PromiseWords) -> tuple[PayDate | None, float | None, str]:
+    when = find_date(text, today, case.notes, words.default_payday)
+    amount, amount_text = _amount(text, case, words)
+    return when, amount, amount_text
+
+
+def extract_promise(text: str, case: Case, today: date, turn: str | None = None,
+                    proposal: str | None = None) -> Promise | None:
+    """The promise in ``text`` (a clause that carries the intent to pay), or None.
+
+    A promise needs an anchor: an amount, a date or a firm word ("肯定", "马上"). ``turn``: the whole
+    turn, for a date or amount said in another clause ("下个月十五号，我开始还"); ``proposal``: the
+    agent's turn before, whose amount and date a bare "行，就这么办" accepts.
+    """
+    words = load_promise_words()
+    turn = turn or text
+    if _has(text, words.past) or is_counterfactual(turn, words) or is_question(text, words) \
+            or _asks_back(text, turn, words):
+        return None
+    when, amount, amount_text = _anchor(text, case, today, words)
+    statements = "，".join(c for c in _clauses(turn) if not is_question(c, words))
+    for source in (statements, proposal or ""):      # what the clause leaves open, the turn or the offer may say
+        if when is None or amount is None:
+            other_when, other_amount, other_text = _anchor(source, case, today, words)
+            when = when or other_when
+            if amount is None and other_amount is not None:
+                amount, amount_text = other_amount, other_text
+    if not (when or amount is not None or _has(text, words.commit)):
         return None
     return Promise(amount=amount, amount_text=amount_text or (f"{yuan(amount)}元" if amount else ""),
                    date_text=when.text if when else "", due=when.on.isoformat() if when and when.on else None,
                    relation=_relation(amount, case), text=text)
+
+
+def _asks_back(clause: str, turn: str, words: PromiseWords) -> bool:
+    """"我今天要是把三千六还了，周末能刷卡不": a condition followed by a question asks, it does not promise."""
+    if not _has(clause, words.counterfactual.conditions):
+        return False
+    after = turn[turn.find(clause) + len(clause):] if clause in turn else ""
+    return any(is_question(c, words) for c in _clauses(after))
+
+
+def clauses(text: str) -> list[str]:
+    return _clauses(text)
+
+
+def _clauses(text: str) -> list[str]:
+    return [c for c in _CLAUSE_SPLIT.split(text) if c]

@@ -47,6 +47,9 @@ class IntentsFile(_Strict):
     intents: dict[str, Intent]
     negators: list[str]
     not_negators: list[str] = []
+    scope_negators: list[str] = []
+    scope_chars: int = Field(0, ge=0, le=20)
+    scope_breakers: list[str] = []
 
     @model_validator(mode="after")
     def _engine_intents_present(self) -> "IntentsFile":
@@ -80,10 +83,14 @@ class CardsFile(_Strict):
 
 
 class Topic(_Strict):
+    aliases: list[str] = []
     words: list[str] = Field(min_length=1)
+    pronouns: list[str] = []
+    not_about: list[str] = Field([], alias="not")
 
 
 class TopicsFile(_Strict):
+    carry_turns: int = Field(2, ge=0, le=10)
     topics: dict[str, Topic]
 
 
@@ -107,6 +114,7 @@ class SentimentFile(_Strict):
     window_utterances: int = Field(ge=1)
     decay: float = Field(gt=0, le=1)
     strong: list[str]
+    strong_except: list[str] = []
 
 
 class Violation(_Strict):
@@ -137,6 +145,7 @@ class ComplianceFile(_Strict):
     insults: Violation
     waivers: Waivers
     disclosure: Violation
+    learned: Violation
     checklist: Checklist
 
 
@@ -170,14 +179,16 @@ class Rules:
     def __init__(self, directory: Path = RULES_DIR):
         self.intents_file: IntentsFile = _load(directory, "intents.yaml", IntentsFile)
         self.cards: dict[str, Card] = _load(directory, "cards.yaml", CardsFile).codes
-        self.topics: dict[str, Topic] = _load(directory, "topics.yaml", TopicsFile).topics
+        self.topics_file: TopicsFile = _load(directory, "topics.yaml", TopicsFile)
+        self.topics: dict[str, Topic] = self.topics_file.topics
         self.sentiment: SentimentFile = _load(directory, "sentiment.yaml", SentimentFile)
         self.compliance: ComplianceFile = _load(directory, "compliance.yaml", ComplianceFile)
         self.default_policies: list[Policy] = _load(directory, "policies.yaml", PoliciesFile).policies
         phonetic: PhoneticFile = _load(directory, "phonetic.yaml", PhoneticFile)
         self.phonetics = Phonetics(tuple(phonetic.fuzzy_initials), tuple(phonetic.fuzzy_finals),
                                    tuple(phonetic.confusable_syllables))
-        self.negation = Negation(self.intents_file.negators, self.intents_file.not_negators)
+        f = self.intents_file
+        self.negation = Negation(f.negators, f.not_negators, f.scope_negators, f.scope_chars, f.scope_breakers)
         self.intents = {name: (intent, self.phrases(intent.phrases), self.phrases(intent.exclude, phonetic=False))
                         for name, intent in self.intents_file.intents.items()}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ferryman.hints.matching import Clause
 from ferryman.hints.rules import Rules
@@ -13,6 +13,11 @@ class UtteranceMood:
     score: float
     reasons: tuple[str, ...]      # the words that scored, for the card
     strong: str | None            # a phrase that escalates on its own
+    lexicon_score: float = 0.0    # the score from the lexicon alone (before the learned layer's say)
+    categories: tuple[str, ...] = ()
+
+    def at_least(self, score: float) -> "UtteranceMood":
+        return replace(self, score=max(self.score, score))
 
 
 @dataclass
@@ -26,30 +31,44 @@ class MoodTracker:
                             for name, cat in lex.categories.items()}
         self._intensifiers = lex.intensifiers
         self._strong = self.rules.phrases(lex.strong)
+        self._strong_except = self.rules.phrases(lex.strong_except, phonetic=False)
 
     def score(self, clauses: list[Clause], raw_text: str) -> UtteranceMood:
-        total, reasons, strong = 0.0, [], None
+        total, reasons, strong, categories = 0.0, [], None, []
         for clause in clauses:
-            for weight, match in self._words(clause):
+            for category, weight, match in self._words(clause):
                 before = clause.text[max(0, match.start - 3):match.start]
                 boost = self._intensifiers.factor if any(w in before for w in self._intensifiers.words) else 1.0
                 total += weight * boost
                 reasons.append(match.phrase)
+                categories.append(category)
             if strong is None:
                 strong = next((m.phrase for m in self._strong.find(clause)
-                               if m.exact and not self.rules.negation.cancels(m)), None)
+                               if m.exact and not self.rules.negation.cancels(m) and not self._excepted(m)), None)
         total += self.rules.sentiment.exclamation * min(3, raw_text.count("！") + raw_text.count("!"))
-        return UtteranceMood(round(total, 2), tuple(dict.fromkeys(reasons)), strong)
+        return UtteranceMood(round(total, 2), tuple(dict.fromkeys(reasons)), strong, round(total, 2),
+                             tuple(dict.fromkeys(categories)))
 
-    def _words(self, clause: Clause) -> list[tuple[float, object]]:
+    def evidence(self, mood: UtteranceMood) -> set[str]:
+        """The lexicon's reading as features for the learned layer."""
+        lex = self.rules.sentiment
+        level = ("hot" if mood.lexicon_score >= lex.escalate_utterance else "warm" if mood.lexicon_score > 0
+                 else "calm")
+        return ({f"r:mood_{level}"} | {f"r:lex_{c}" for c in mood.categories}
+                | ({"r:mood_strong"} if mood.strong else set()))
+
+    def _excepted(self, match) -> bool:
+        return any(e.start <= match.start and match.end <= e.end for e in self._strong_except.find(match.clause))
+
+    def _words(self, clause: Clause) -> list[tuple[str, float, object]]:
         """Lexicon hits in a clause, longest first, none counted twice (逼我 inside 别逼我)."""
-        hits = [(weight, m) for weight, phrases in self._categories.values() for m in phrases.find(clause)
-                if not self.rules.negation.cancels(m)]
+        hits = [(name, weight, m) for name, (weight, phrases) in self._categories.items()
+                for m in phrases.find(clause) if not self.rules.negation.cancels(m)]
         kept, taken = [], set()
-        for weight, match in sorted(hits, key=lambda h: h[1].start - h[1].end):
+        for name, weight, match in sorted(hits, key=lambda h: h[2].start - h[2].end):
             span = set(range(match.start, match.end))
             if not span & taken:
-                kept.append((weight, match))
+                kept.append((name, weight, match))
                 taken |= span
         return kept
 

@@ -26,10 +26,11 @@ def make_case(**changes) -> Case:
 
 
 class Call:
-    """Feeds finals in order; returns the events the engine emits for each."""
+    """Feeds finals in order; returns the events the engine emits for each. ``model=False``
+    gives the rules alone (for tests of what the rules themselves do)."""
 
-    def __init__(self, case: Case | None = None):
-        self.engine = HintEngine(case or make_case(), today=date(2026, 11, 29))
+    def __init__(self, case: Case | None = None, model: bool = True):
+        self.engine = HintEngine(case or make_case(), today=date(2026, 11, 29), model=model)
         self.t = 0.0
         self.utt = {"agent": 0, "customer": 0}
 
