@@ -229,8 +229,10 @@ def cmd_tokens(args, settings: Settings) -> None:
 def cmd_hints_data(args, settings: Settings) -> None:
     from ferryman.hints.learned.dataset import check, load, test_files, training_files
 
-    paths = [Path(f) for f in args.files] or training_files() + test_files()
-    problems = check(paths)
+    given = [Path(f) for f in args.files]
+    groups = [given] if given else [training_files(), test_files()]   # the test split is checked on its own
+    paths = [p for group in groups for p in group]
+    problems = [problem for group in groups for problem in check(group)]
     for problem in problems:
         print(problem)
     if problems:
@@ -264,6 +266,8 @@ def cmd_hints_train(args, settings: Settings) -> None:
         print(line)
     print("kinds on validation: " + ", ".join(f"{kind} {right}/{of}" for kind, (right, of) in
                                                result.kind_accuracy.items()))
+    print("calibration on validation (Brier / ECE): " + ", ".join(
+        f"{head} {brier:.3f}/{ece:.3f}" for head, (brier, ece) in result.calibration.items()))
     if args.verbose_errors:
         print("\n".join(result.validation.wrong))
 
@@ -373,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--prev-speaker", choices=["customer", "agent"], help="default: the other speaker")
     trial.add_argument("--rules-only", action="store_true", help="without the learned layer")
     trial.set_defaults(func=cmd_hints_try)
-    evaluate = hints_sub.add_parser("eval", help="score the engine on labelled utterances (default: the frozen test split)")
+    evaluate = hints_sub.add_parser("eval", help="score the engine on labelled utterances "
+                                                 "(default: the frozen test split)")
     evaluate.add_argument("files", nargs="*")
     evaluate.add_argument("--rules-only", action="store_true", help="without the learned layer")
     evaluate.add_argument("--errors", action="store_true", help="list every wrong item")

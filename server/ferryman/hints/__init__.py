@@ -9,9 +9,9 @@ def prepare() -> None:
     """Load and validate the rules, the learned intent model, jieba and the sentence encoder now
     (blocking, ~2 s), so the first call does not pay for it on the event loop. Raises RulesError
     on a bad rule file and ModelError on a missing or unreadable model."""
+    from ferryman.events import TranscriptEvent
     from ferryman.hints.engine import HintEngine
     from ferryman.hints.learned.dataset import default_case
-    from ferryman.events import TranscriptEvent
 
     engine = HintEngine(default_case())
     engine.on_event(TranscriptEvent(channel="customer", final=True, utterance=0, start=0.0, end=1.0,

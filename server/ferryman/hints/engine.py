@@ -27,6 +27,7 @@ from ferryman.events import CallEvent, ChecklistEvent, Event, Evidence, HintEven
 from ferryman.hints.compliance import AgentCompliance, Breach, Checklist
 from ferryman.hints.learned.model import IntentModel, Scores, shared_model
 from ferryman.hints.matching import Clause, Match, split_clauses
+from ferryman.hints.parties import Parties
 from ferryman.hints.plans import best_plan, load_plan_rules, yuan
 from ferryman.hints.promises import clauses as promise_clauses
 from ferryman.hints.promises import extract_promise
@@ -41,6 +42,7 @@ HARDSHIP = {"hardship_job": ("job", "失业"), "hardship_illness": ("illness", "
             "hardship_cash": ("cash", "资金紧张")}
 ASKS = ("ask_split", "ask_delay", "ask_reduce")
 TURN_GAP_S = 1.5   # a pause longer than this between one speaker's finals starts a new turn
+OPENING_TURNS = 8  # who answered is settled in the first turns; later, the debtor's name is just a name
 # learned head -> the rule intent it stands for (hardship and asks get their kind from the model)
 HEAD_INTENT = {"complaint_risk": "complaint", "card_status": "ask_card", "debt_breakdown": "dispute_amount",
                "promise_to_pay": "promise", "third_party": "third_party"}
@@ -125,6 +127,8 @@ class HintEngine:
         self._checklist = Checklist(self.rules)
         self._mood = MoodTracker(self.rules)
         self._topics = TopicTracker(self.rules, case.sensitive_topics)
+        self._parties = Parties(case.customer, self.rules.parties.absent_cues)
+        self._opening_turns = OPENING_TURNS
         self._window = 0.0
         self._turn: Turn | None = None
         self._last_turn: dict[str, Turn] = {}
@@ -132,6 +136,7 @@ class HintEngine:
         self._last_raised: dict[str, float] = {}
         self._hardship_seen: set[str] = set()
         self._third_party = False
+        self._third_party_seen = False
         self._debtor_confirmed = False
         self.evidence: frozenset[str] = frozenset()    # the rules' findings on the last final
 
@@ -220,7 +225,7 @@ class HintEngine:
                     decided.sources[name] = rules.sources[name] + [scores.explain(head)]
             elif not any(name in rules.negated for name in family):
                 decided.add(intent, scores.explain(head))
-        for name in ("identity_confirmed",):   # bookkeeping intents stay with the rules
+        for name in ("identity_confirmed", "handover"):   # bookkeeping intents stay with the rules
             if name in rules:
                 decided.matches[name], decided.sources[name] = rules.matches[name], rules.sources[name]
         return decided
@@ -229,17 +234,24 @@ class HintEngine:
     def _customer(self, clauses: list[Clause], own: list[Clause], turn: Turn, out: list[Event]) -> list[Candidate]:
         rules = self._rule_intents(clauses, "customer")
         mood = self._mood.score(own, turn.texts[-1])
-        self.evidence = frozenset(rules.evidence() | self._mood.evidence(mood))
+        named = self._named(turn, rules)
+        self.evidence = frozenset(rules.evidence() | self._mood.evidence(mood)
+                                  | ({"r:debtor_named"} if named else set()))
         scores = self._score(turn)
         intents = self._decide(rules, scores)
         found: list[Candidate] = []
-        if "third_party" in intents and not self._debtor_confirmed:
-            self._third_party = True
-            found.append(Candidate("third_party", {"phrase": _phrase(intents, "third_party", turn),
-                                                   "customer": self.case.customer.name[:1]},
-                                   source=intents.source("third_party")))
-        elif "identity_confirmed" in intents:
+        named = self._named(turn, rules)
+        if ("third_party" in intents or named) and not self._debtor_confirmed:
+            self._third_party = self._third_party_seen = True
+            source = intents.source("third_party") + ([{"by": "rule", "rule": "parties.debtor_named",
+                                                        "match": named}] if named else [])
+            found.append(Candidate("third_party", {"phrase": named or _phrase(intents, "third_party", turn),
+                                                   "customer": self.case.customer.name[:1]}, source=source))
+        elif ("identity_confirmed" in intents or self._parties.introduces_self(turn.text)
+              or (self._third_party and _speaks_of_own_debt(intents, turn.text))):
             self._debtor_confirmed, self._third_party = True, False
+        if "handover" in intents:           # the debtor is being fetched: whoever speaks next is them
+            self._third_party = False
         if "complaint" in intents:
             found.append(self._complaint(_phrase(intents, "complaint", turn), intents.source("complaint")))
         new_hardship = self._hardship(intents)
@@ -261,6 +273,13 @@ class HintEngine:
             found += self._promise(intents, turn)
         found += self._escalation(mood, scores, out)
         return found
+
+    def _named(self, turn: Turn, rules: Found) -> str | None:
+        """The debtor's name said by whoever answered, early in the call ("小军不在") — unless the
+        same turn confirms it is the debtor ("刘小军？对，是我")."""
+        if turn.number > self._opening_turns or "identity_confirmed" in rules:
+            return None
+        return self._parties.debtor_named(turn.text)
 
     def _score(self, turn: Turn) -> Scores | None:
         if self.model is None:
@@ -338,7 +357,7 @@ class HintEngine:
             return []
         reason = "、".join(([mood.strong] if mood.strong else []) + list(mood.reasons))[:40]
         source = []
-        if by_rules:
+        if mood.strong or hot or (crossed and not learned):
             source.append({"by": "rule", "rule": "sentiment.strong" if mood.strong else "sentiment.score",
                            "match": reason, "score": mood.lexicon_score})
         if learned:
@@ -377,6 +396,8 @@ class HintEngine:
     def _disclosure_due(self, now: float, call_over: bool = False) -> list[Event]:
         if not self._checklist.overdue(now, call_over):
             return []
+        if self._third_party_seen and self._checklist.missing == [self._checklist.labels["purpose"]]:
+            return []       # the agent rightly kept the purpose from someone who is not the debtor
         self._checklist.raised = True
         missing = self._checklist.missing
         card = self.rules.cards["disclosure_missing"]
@@ -418,6 +439,13 @@ class HintEngine:
                          suggestion=card.suggestion.format_map(fields),
                          evidence=Evidence(channel=event.channel, text=turn.text, utterance=event.utterance),
                          data=candidate.data, source=candidate.source)
+
+
+def _speaks_of_own_debt(intents: Found, text: str) -> bool:
+    """Hardship, an ask or a promise in the first person, no 他/她: the debtor has the phone now
+    (whoever answered handed it over, or was wrongly taken for someone else)."""
+    own = any(name in intents for name in (*HARDSHIP, *ASKS, "promise"))
+    return own and "我" in text and not any(p in text for p in ("他", "她"))
 
 
 def _phrase(intents: Found, intent: str, turn: Turn) -> str:

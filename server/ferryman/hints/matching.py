@@ -6,10 +6,11 @@ same units, so one matcher serves both ways of matching:
 
 - exact: the characters are equal;
 - phonetic: the canonical toneless syllables are equal (投诉 = 头诉, 分期 = 分7), for phrases
-  of two or more Chinese characters; with the fuzzy groups of ``phonetic.yaml`` (违约金 =
-  唯一金) for phrases of three or more, where a coincidence is unlikely; and for phrases of
-  four or more, one syllable may differ if it sounds close — same initial group or same
-  final (录音举报 = 录音起报: ju/qi) — and is not a negator's (找不到工作 ≠ 找得到工作).
+  of two or more Chinese characters (not for a reduplicated pair: 个哥 is not 哥哥); with the
+  fuzzy groups of ``phonetic.yaml`` (违约金 = 唯一金) for phrases of three or more, where a
+  coincidence is unlikely; and for phrases of four or more, one syllable may differ if it
+  sounds close — same initial group or same final (录音举报 = 录音起报: ju/qi) — and is
+  not a negator's (找不到工作 ≠ 找得到工作).
 
 Negation is judged inside the clause: a negator ending right before the match cancels it
 (我不是要投诉), unless the word is one of the ``not_negators`` (不然我就投诉) or the phrase
@@ -159,10 +160,11 @@ def _match_from(units, keys, i, pos) -> int | None:
 class PhraseSet:
     """A list of phrases matched against clauses, exactly or by sound."""
 
-    def __init__(self, phrases: list[str], phonetics: Phonetics, phonetic: bool = True):
+    def __init__(self, phrases: list[str], phonetics: Phonetics, phonetic: bool = True, min_sound_chars: int = 2):
         self.phrases = [Phrase.compile(p) for p in phrases]
         self.phonetics = phonetics
         self.phonetic = phonetic
+        self.min_sound_chars = max(2, min_sound_chars)
         self._strict = [self._keys(p, fuzzy=False) for p in self.phrases]
         self._fuzzy = [self._keys(p, fuzzy=True) for p in self.phrases]
 
@@ -180,9 +182,9 @@ class PhraseSet:
         found = []
         for n, phrase in enumerate(self.phrases):
             ways = [(phrase.units, tuple(clause.text), True)]
-            if self.phonetic and phrase.cjk_chars >= 2:
+            if self.phonetic and phrase.cjk_chars >= self.min_sound_chars and not self._reduplicated(n):
                 ways.append((self._strict[n], clause.strict, False))
-            if self.phonetic and phrase.cjk_chars >= 3:
+            if self.phonetic and phrase.cjk_chars >= max(3, self.min_sound_chars):
                 ways.append((self._fuzzy[n], clause.fuzzy, False))
             for units, keys, exact in ways:
                 match = self._first(units, keys)
@@ -195,6 +197,11 @@ class PhraseSet:
                     if match:
                         found.append(Match(phrase.text, clause, match[0], match[1], False))
         return found
+
+    def _reduplicated(self, n: int) -> bool:
+        """哥哥, 妈妈, 天天: two equal syllables collide with too much by sound (个哥, 千千), so only as written."""
+        keys = self._strict[n]
+        return len(keys) == 2 and keys[0] == keys[1]
 
     @staticmethod
     def _first_with_one_slip(phrase: Phrase, units, keys) -> tuple[int, int] | None:

@@ -22,7 +22,6 @@ from ferryman.hints.numbers import PayDate, find_amounts, find_date
 from ferryman.hints.plans import read_plan, yuan
 from ferryman.hints.rules import RULES_DIR, RulesError
 
-
 _CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;\s]+")
 
 

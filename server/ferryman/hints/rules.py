@@ -40,7 +40,7 @@ class Intent(_Strict):
 
 ENGINE_INTENTS = ("complaint", "hardship_job", "hardship_illness", "hardship_business", "hardship_waiting",
                   "hardship_cash", "ask_split", "ask_reduce", "ask_delay", "ask_card", "dispute_amount", "promise",
-                  "third_party", "identity_confirmed")
+                  "third_party", "identity_confirmed", "handover")
 
 
 class IntentsFile(_Strict):
@@ -155,6 +155,10 @@ class PhoneticFile(_Strict):
     confusable_syllables: list[tuple[str, str]] = []
 
 
+class PartiesFile(_Strict):
+    absent_cues: list[str] = Field(min_length=1)
+
+
 class PoliciesFile(_Strict):
     policies: list[Policy]
 
@@ -184,6 +188,7 @@ class Rules:
         self.sentiment: SentimentFile = _load(directory, "sentiment.yaml", SentimentFile)
         self.compliance: ComplianceFile = _load(directory, "compliance.yaml", ComplianceFile)
         self.default_policies: list[Policy] = _load(directory, "policies.yaml", PoliciesFile).policies
+        self.parties: PartiesFile = _load(directory, "parties.yaml", PartiesFile)
         phonetic: PhoneticFile = _load(directory, "phonetic.yaml", PhoneticFile)
         self.phonetics = Phonetics(tuple(phonetic.fuzzy_initials), tuple(phonetic.fuzzy_finals),
                                    tuple(phonetic.confusable_syllables))
@@ -192,8 +197,8 @@ class Rules:
         self.intents = {name: (intent, self.phrases(intent.phrases), self.phrases(intent.exclude, phonetic=False))
                         for name, intent in self.intents_file.intents.items()}
 
-    def phrases(self, phrases: list[str], phonetic: bool = True) -> PhraseSet:
-        return PhraseSet(phrases, self.phonetics, phonetic)
+    def phrases(self, phrases: list[str], phonetic: bool = True, min_sound_chars: int = 2) -> PhraseSet:
+        return PhraseSet(phrases, self.phonetics, phonetic, min_sound_chars)
 
 
 @lru_cache(maxsize=4)

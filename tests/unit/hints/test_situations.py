@@ -125,7 +125,7 @@ def test_agent_compliance_silent_on_credit_report_as_process_fact(text):
 # --- escalation without swear words, and swearing inside a challenge --------------------------
 
 @pytest.mark.parametrize("text", [
-    "你吓唬谁呢？",
+    "你这是在吓唬谁啊？",
     "你想吓唬谁啊，我又不是被吓大的",
     "够了够了够了，你别再说了",
     "行了行了，别说了别说了",

@@ -30,7 +30,7 @@ def test_unseen_wordings_raise_their_code(code, text):
     assert code in Call().codes("customer", text)
 
 
-@pytest.mark.parametrize("text", ["好的，我知道了，你说吧", "嗯，我在听", "你们是哪个银行的？", "我已经还过了，上周就还了"])
+@pytest.mark.parametrize("text", ["好的，我知道了，你说吧", "嗯，我在听", "你们到底是哪家银行的？", "我已经还过了，上周就还了"])
 def test_small_talk_and_reports_raise_nothing(text):
     assert Call().codes("customer", text) == []
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferryman.hints.rules import RulesError
 from ferryman.hints.learned.features import EMBEDDING_DIM, NAMESPACES, namespace, shared_encoder, sparse_terms
+from ferryman.hints.rules import RulesError
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
 MODEL_FILE = MODEL_DIR / "intents.npz"

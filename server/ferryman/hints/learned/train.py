@@ -25,8 +25,16 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from ferryman.hints.learned.dataset import (DATA_DIR, Item, data_digest, default_case, group_of, load, split,
-                                            training_files)
+from ferryman.hints.learned.dataset import (
+    DATA_DIR,
+    Item,
+    data_digest,
+    default_case,
+    group_of,
+    load,
+    split,
+    training_files,
+)
 from ferryman.hints.learned.evaluate import Report, evaluate, played
 from ferryman.hints.learned.features import EMBEDDING_DIM, shared_encoder, sparse_terms
 from ferryman.hints.learned.model import FORMAT, HEADS, KINDS, MODEL_FILE, IntentModel, Vectorizer
@@ -168,6 +176,7 @@ class TrainingResult:
     size_bytes: int
     items: int
     kind_accuracy: dict[str, tuple[int, int]]      # kind -> (right, of) on validation
+    calibration: dict[str, tuple[float, float]]     # head -> (Brier score, expected calibration error)
 
 
 def train(out: Path = MODEL_FILE, paths: list[Path] | None = None, log=print) -> TrainingResult:
@@ -201,6 +210,7 @@ def train(out: Path = MODEL_FILE, paths: list[Path] | None = None, log=print) ->
         val_model = IntentModel(_artifact(data, train_rows, train_vectorizer, chosen, config, meta))
         validation = evaluate(parts.validation, val_model)
         kind_accuracy = _kind_accuracy(val_model, parts.validation)
+        calibration = _calibration(val_model, data, val_rows)
         validation_rules = Report()
         for item, got in zip(parts.validation, data.rules_only[n_train:]):
             validation_rules.add(item, got)
@@ -208,7 +218,25 @@ def train(out: Path = MODEL_FILE, paths: list[Path] | None = None, log=print) ->
         write_npz(out, _artifact(data, train_rows + val_rows, build_vectorizer(data.terms, config), chosen,
                                  config, meta))
     return TrainingResult(out, validation, validation_rules, heads_info, out.stat().st_size, len(items),
-                          kind_accuracy)
+                          kind_accuracy, calibration)
+
+
+def _calibration(model: IntentModel, data: Featurised, rows: list[int], bins: int = 10) -> dict:
+    """How far each head's probabilities are from the observed frequencies on validation:
+    the Brier score and the expected calibration error over ten equal-width bins."""
+    out = {}
+    for speaker, heads in HEADS.items():
+        for head in heads:
+            keep, y = _rows_for(head, speaker, data, rows)
+            if not keep:
+                continue
+            p = np.array([model.score(data.items[r].text, speaker, previous_turn(data.items[r]),
+                                      data.evidence[r], data.embeddings[r]).probability[head] for r in keep])
+            which = np.minimum((p * bins).astype(int), bins - 1)
+            ece = sum(abs(p[which == b].mean() - y[which == b].mean()) * np.mean(which == b)
+                      for b in range(bins) if np.any(which == b))
+            out[head] = (float(np.mean((p - y) ** 2)), float(ece))
+    return out
 
 
 def _kind_accuracy(model: IntentModel, items: list[Item]) -> dict[str, tuple[int, int]]:
@@ -276,7 +304,8 @@ def _select(head, speaker, data, rows, vectorizer, config):
         p = np.clip(np.array([oof[C][r] for r in keep]), 1e-6, 1 - 1e-6)
         losses[C] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     C = min(losses, key=lambda c: (round(losses[c], 4), c))
-    judged = [r for r in rows if data.items[r].spk == SPEAKER_OF[speaker] and code_wanted(data.items[r], head) is not None]
+    judged = [r for r in rows
+              if data.items[r].spk == SPEAKER_OF[speaker] and code_wanted(data.items[r], head) is not None]
     probability = np.array([oof[C][r] for r in judged])
     by_rules = np.array([bool(HARD_RULES.get(head, set()) & data.evidence[r]) for r in judged])
     wanted = np.array([code_wanted(data.items[r], head) for r in judged])
