@@ -8,7 +8,7 @@ from datetime import date
 def prepare() -> None:
     """Load and validate the rules, the learned intent model, jieba and the sentence encoder now
     (blocking, ~2 s), so the first call does not pay for it on the event loop. Raises RulesError
-    on a bad rule file and ModelError on a missing or unreadable model."""
+    on a bad rule file, HintModelError (one of them) on a missing or unreadable model."""
     from ferryman.events import TranscriptEvent
     from ferryman.hints.engine import HintEngine
     from ferryman.hints.learned.dataset import default_case

@@ -29,7 +29,6 @@ from ferryman.hints.learned.model import IntentModel, Scores, shared_model
 from ferryman.hints.matching import Clause, Match, split_clauses
 from ferryman.hints.parties import Parties
 from ferryman.hints.plans import best_plan, load_plan_rules, yuan
-from ferryman.hints.promises import clauses as promise_clauses
 from ferryman.hints.promises import extract_promise
 from ferryman.hints.rules import Rules, load_rules
 from ferryman.hints.sentiment import MoodTracker, UtteranceMood
@@ -128,7 +127,6 @@ class HintEngine:
         self._mood = MoodTracker(self.rules)
         self._topics = TopicTracker(self.rules, case.sensitive_topics)
         self._parties = Parties(case.customer, self.rules.parties.absent_cues)
-        self._opening_turns = OPENING_TURNS
         self._window = 0.0
         self._turn: Turn | None = None
         self._last_turn: dict[str, Turn] = {}
@@ -138,7 +136,8 @@ class HintEngine:
         self._third_party = False
         self._third_party_seen = False
         self._debtor_confirmed = False
-        self.evidence: frozenset[str] = frozenset()    # the rules' findings on the last final
+        self.evidence: frozenset[str] = frozenset()    # the rules' findings on the last final's turn
+        self.scores: Scores | None = None               # the learned layer's reading of it
 
     # -- entry -----------------------------------------------------------------------------
     def on_event(self, event: Event) -> list[Event]:
@@ -208,7 +207,7 @@ class HintEngine:
         the rules decide alone."""
         if scores is None:
             return rules
-        decided = Found(negated=rules.negated, excluded=rules.excluded)
+        decided = Found(negated=set(rules.negated), excluded=set(rules.excluded))
         for head in scores.fired:
             if head == "hardship":
                 family, intent = tuple(HARDSHIP), f"hardship_{scores.kinds.get('hardship', 'cash')}"
@@ -233,25 +232,13 @@ class HintEngine:
     # -- customer ----------------------------------------------------------------------------
     def _customer(self, clauses: list[Clause], own: list[Clause], turn: Turn, out: list[Event]) -> list[Candidate]:
         rules = self._rule_intents(clauses, "customer")
-        mood = self._mood.score(own, turn.texts[-1])
         named = self._named(turn, rules)
-        self.evidence = frozenset(rules.evidence() | self._mood.evidence(mood)
+        # the features describe the whole turn, as the model reads it; the mood meter moves per final
+        self.evidence = frozenset(rules.evidence() | self._mood.evidence(self._mood.score(clauses, turn.text))
                                   | ({"r:debtor_named"} if named else set()))
         scores = self._score(turn)
         intents = self._decide(rules, scores)
-        found: list[Candidate] = []
-        named = self._named(turn, rules)
-        if ("third_party" in intents or named) and not self._debtor_confirmed:
-            self._third_party = self._third_party_seen = True
-            source = intents.source("third_party") + ([{"by": "rule", "rule": "parties.debtor_named",
-                                                        "match": named}] if named else [])
-            found.append(Candidate("third_party", {"phrase": named or _phrase(intents, "third_party", turn),
-                                                   "customer": self.case.customer.name[:1]}, source=source))
-        elif ("identity_confirmed" in intents or self._parties.introduces_self(turn.text)
-              or (self._third_party and _speaks_of_own_debt(intents, turn.text))):
-            self._debtor_confirmed, self._third_party = True, False
-        if "handover" in intents:           # the debtor is being fetched: whoever speaks next is them
-            self._third_party = False
+        found = self._who_is_on_the_line(intents, turn, named)
         if "complaint" in intents:
             found.append(self._complaint(_phrase(intents, "complaint", turn), intents.source("complaint")))
         new_hardship = self._hardship(intents)
@@ -270,21 +257,38 @@ class HintEngine:
                                                       for k, v in debt.model_dump().items()},
                                    source=intents.source("dispute_amount")))
         if "promise" in intents:
-            found += self._promise(intents, turn)
-        found += self._escalation(mood, scores, out)
+            found += self._promise(intents, turn, clauses)
+        found += self._escalation(self._mood.score(own, turn.texts[-1]), scores, out)
+        return found
+
+    def _who_is_on_the_line(self, intents: Found, turn: Turn, named: str | None) -> list[Candidate]:
+        """third_party when someone else answered; the debtor confirmed by their own words, their
+        name, or by talking of their own debt; a hand-over ends the third party's turn."""
+        found = []
+        if ("third_party" in intents or named) and not self._debtor_confirmed:
+            self._third_party = self._third_party_seen = True
+            source = intents.source("third_party") + ([{"by": "rule", "rule": "parties.debtor_named",
+                                                        "match": named}] if named else [])
+            found.append(Candidate("third_party", {"phrase": named or _phrase(intents, "third_party", turn),
+                                                   "customer": self.case.customer.name[:1]}, source=source))
+        elif ("identity_confirmed" in intents or self._parties.introduces_self(turn.text)
+              or (self._third_party and _speaks_of_own_debt(intents, turn.text))):
+            self._debtor_confirmed, self._third_party = True, False
+        if "handover" in intents:           # the debtor is being fetched: whoever speaks next is them
+            self._third_party = False
         return found
 
     def _named(self, turn: Turn, rules: Found) -> str | None:
         """The debtor's name said by whoever answered, early in the call ("小军不在") — unless the
         same turn confirms it is the debtor ("刘小军？对，是我")."""
-        if turn.number > self._opening_turns or "identity_confirmed" in rules:
+        if turn.number > OPENING_TURNS or "identity_confirmed" in rules:
             return None
         return self._parties.debtor_named(turn.text)
 
     def _score(self, turn: Turn) -> Scores | None:
-        if self.model is None:
-            return None
-        return self.model.score(turn.text, turn.channel, turn.prev, self.evidence)
+        self.scores = None if self.model is None else self.model.score(turn.text, turn.channel, turn.prev,
+                                                                       self.evidence)
+        return self.scores
 
     def _complaint(self, phrase: str, source: list[dict]) -> Candidate:
         history = [n for n in self.case.notes if "诉" in n]
@@ -324,14 +328,15 @@ class HintEngine:
                                          "math": offer.math, "pitch": offer.pitch(self._plans)},
                           {"plan": offer.as_data(), "because": said}, source=intents.source(*said))]
 
-    def _promise(self, intents: Found, turn: Turn) -> list[Candidate]:
+    def _promise(self, intents: Found, turn: Turn, turn_clauses: list[Clause]) -> list[Candidate]:
         """The promise's amount and date, from the clause that carries it (the rule's match, or
         each clause of the turn in order when only the learned layer heard the commitment)."""
         learned = any(s["by"] == "model" for s in intents.source("promise"))
-        clauses = [m.clause.text for m in intents.matches["promise"]] or promise_clauses(turn.text)
+        clauses = [m.clause.text for m in intents.matches["promise"]] or [c.text for c in turn_clauses]
         proposal = turn.prev if learned else None
         for clause in clauses:
-            promise = extract_promise(clause, self.case, self.today, turn=turn.text, proposal=proposal)
+            promise = extract_promise(clause, self.case, self.today, self.rules.promises, turn=turn.text,
+                                      proposal=proposal)
             if promise:
                 return [Candidate("promise_to_pay", {"amount_text": promise.amount_text or "金额待确认",
                                                      "date_text": promise.date_text or "日期待确认",
@@ -378,7 +383,7 @@ class HintEngine:
         breaches = list(check.breaches)
         learned = scores is not None and "agent_compliance" in scores.fired
         if learned and not breaches and not check.clean:
-            breaches.append(self._compliance.learned_breach(scores.explain("agent_compliance"), event.text[:40]))
+            breaches.append(self._compliance.learned_breach(scores.explain("agent_compliance"), turn.texts[-1][:40]))
         elif learned and breaches:
             breaches[0] = breaches[0].also(scores.explain("agent_compliance"))
         if not breaches:

@@ -67,7 +67,7 @@ class Phonetics:
     syllables: tuple[tuple[str, str], ...] = ()
 
     def strict(self, char: str) -> str:
-        return _syllable(char)
+        return syllable(char)
 
     def fuzzy(self, syllable: str) -> str:
         for group in self.syllables:
@@ -85,7 +85,7 @@ class Phonetics:
 
 
 @lru_cache(maxsize=8192)
-def _syllable(char: str) -> str:
+def syllable(char: str) -> str:
     """Toneless pinyin of one character, read alone (so text and phrase read it the same way)."""
     if char in _DIGIT_SYLLABLES:
         return _DIGIT_SYLLABLES[char]
@@ -114,12 +114,16 @@ class Match:
         return self.clause.text[self.start:self.end]
 
 
+def clause_texts(text: str) -> list[str]:
+    """A turn cut at its punctuation (and spaces), in simplified script."""
+    return [part for part in _CLAUSE_SPLIT.split(to_simplified(text)) if part]
+
+
 def split_clauses(text: str, phonetics: Phonetics) -> list[Clause]:
     clauses = []
-    for part in _CLAUSE_SPLIT.split(to_simplified(text)):
-        if part:
-            strict = tuple(phonetics.strict(c) for c in part)
-            clauses.append(Clause(part, strict, tuple(phonetics.fuzzy(s) for s in strict)))
+    for part in clause_texts(text):
+        strict = tuple(phonetics.strict(c) for c in part)
+        clauses.append(Clause(part, strict, tuple(phonetics.fuzzy(s) for s in strict)))
     return clauses
 
 

@@ -13,13 +13,16 @@ import re
 from ferryman.cases.schema import Customer
 
 _SELF = "(我就是|我是|我叫|本人就是|本人)"
+# a name that ends the phrase ("我是黄丽萍，…"), not one that goes on ("我是志强他姐", "我是志强的老婆")
+_NAME_ENDS = r"(?=$|[，。！？、,.!?\s]|[啊呀呢吧嘛哈哦啦])"
 
 
 def debtor_names(customer: Customer) -> list[str]:
-    """The ways people call the debtor: full name, given name, 小/老/阿 + a character of it."""
+    """The ways people call the debtor: full name, given name, 小/老/阿 + a character of it.
+    A one-character or non-Chinese name gives none: "王" alone is in too many words."""
     name = customer.name.strip()
     if len(name) < 2 or not all("\u3400" <= c <= "\u9fff" for c in name):
-        return [name] if name else []
+        return []
     surname, given = name[0], name[1:]
     names = [name, surname + "先生" if customer.gender != "F" else surname + "女士", "老" + surname,
              "小" + given[-1], "阿" + given[-1]]
@@ -32,8 +35,11 @@ class Parties:
     def __init__(self, customer: Customer, absent_cues: list[str]):
         self._names = sorted(debtor_names(customer), key=len, reverse=True)
         self._cues = absent_cues
-        # "我是黄丽萍", also as the ASR writes it ("我是缓丽萍"): a character or two may be misheard
-        self._self = [re.compile(_SELF + ".{0,2}" + re.escape(name)) for name in self._names]
+        # "我是黄丽萍", also as the ASR writes it ("我是缓丽萍"): the surname may be misheard
+        full = [n for n in self._names if len(n) >= 3 or n == customer.name.strip()]
+        given = [n for n in self._names if n not in full and len(n) >= 2]
+        self._self = ([re.compile(_SELF + re.escape(n) + _NAME_ENDS) for n in full]
+                      + [re.compile(_SELF + ".?" + re.escape(n) + _NAME_ENDS) for n in given])
 
     def introduces_self(self, text: str) -> bool:
         """The debtor saying who they are ("喂，我是黄丽萍")."""

@@ -8,55 +8,14 @@ a question ("还了多久能解冻？"), a payment already made. The words are i
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from datetime import date
-from functools import lru_cache
-from pathlib import Path
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 from ferryman.cases.schema import Case
+from ferryman.hints.matching import clause_texts
 from ferryman.hints.numbers import PayDate, find_amounts, find_date
 from ferryman.hints.plans import read_plan, yuan
-from ferryman.hints.rules import RULES_DIR, RulesError
-
-_CLAUSE_SPLIT = re.compile(r"[，。！？；,.!?;\s]+")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Counterfactual(_Strict):
-    conditions: list[str]
-    consequences: list[str]
-
-
-class Question(_Strict):
-    endings: list[str]
-    words: list[str]
-
-
-class PromiseWords(_Strict):
-    commit: list[str]
-    all: list[str]
-    minimum: list[str]
-    first_instalment: list[str]
-    past: list[str]
-    counterfactual: Counterfactual
-    question: Question
-    default_payday: int | None = Field(None, ge=1, le=28)
-
-
-@lru_cache(maxsize=4)
-def load_promise_words(path: Path = RULES_DIR / "promises.yaml") -> PromiseWords:
-    try:
-        return PromiseWords.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except Exception as exc:
-        raise RulesError(f"{path}: {exc}") from exc
-
+from ferryman.hints.rules import PromiseWords
 
 @dataclass(frozen=True)
 class Promise:
@@ -126,7 +85,7 @@ def _anchor(text: str, case: Case, today: date, words: PromiseWords) -> tuple[Pa
     return when, amount, amount_text
 
 
-def extract_promise(text: str, case: Case, today: date, turn: str | None = None,
+def extract_promise(text: str, case: Case, today: date, words: PromiseWords, turn: str | None = None,
                     proposal: str | None = None) -> Promise | None:
     """The promise in ``text`` (a clause that carries the intent to pay), or None.
 
@@ -134,13 +93,12 @@ def extract_promise(text: str, case: Case, today: date, turn: str | None = None,
     turn, for a date or amount said in another clause ("下个月十五号，我开始还"); ``proposal``: the
     agent's turn before, whose amount and date a bare "行，就这么办" accepts.
     """
-    words = load_promise_words()
     turn = turn or text
     if _has(text, words.past) or is_counterfactual(turn, words) or is_question(text, words) \
             or _asks_back(text, turn, words):
         return None
     when, amount, amount_text = _anchor(text, case, today, words)
-    statements = "，".join(c for c in _clauses(turn) if not is_question(c, words))
+    statements = "，".join(c for c in clause_texts(turn) if not is_question(c, words))
     for source in (statements, proposal or ""):      # what the clause leaves open, the turn or the offer may say
         if when is None or amount is None:
             other_when, other_amount, other_text = _anchor(source, case, today, words)
@@ -159,12 +117,4 @@ def _asks_back(clause: str, turn: str, words: PromiseWords) -> bool:
     if not _has(clause, words.counterfactual.conditions):
         return False
     after = turn[turn.find(clause) + len(clause):] if clause in turn else ""
-    return any(is_question(c, words) for c in _clauses(after))
-
-
-def clauses(text: str) -> list[str]:
-    return _clauses(text)
-
-
-def _clauses(text: str) -> list[str]:
-    return [c for c in _CLAUSE_SPLIT.split(text) if c]
+    return any(is_question(c, words) for c in clause_texts(after))

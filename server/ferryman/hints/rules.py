@@ -155,6 +155,27 @@ class PhoneticFile(_Strict):
     confusable_syllables: list[tuple[str, str]] = []
 
 
+class Counterfactual(_Strict):
+    conditions: list[str]
+    consequences: list[str]
+
+
+class Question(_Strict):
+    endings: list[str]
+    words: list[str]
+
+
+class PromiseWords(_Strict):
+    commit: list[str]
+    all: list[str]
+    minimum: list[str]
+    first_instalment: list[str]
+    past: list[str]
+    counterfactual: Counterfactual
+    question: Question
+    default_payday: int | None = Field(None, ge=1, le=28)
+
+
 class PartiesFile(_Strict):
     absent_cues: list[str] = Field(min_length=1)
 
@@ -189,6 +210,7 @@ class Rules:
         self.compliance: ComplianceFile = _load(directory, "compliance.yaml", ComplianceFile)
         self.default_policies: list[Policy] = _load(directory, "policies.yaml", PoliciesFile).policies
         self.parties: PartiesFile = _load(directory, "parties.yaml", PartiesFile)
+        self.promises: PromiseWords = _load(directory, "promises.yaml", PromiseWords)
         phonetic: PhoneticFile = _load(directory, "phonetic.yaml", PhoneticFile)
         self.phonetics = Phonetics(tuple(phonetic.fuzzy_initials), tuple(phonetic.fuzzy_finals),
                                    tuple(phonetic.confusable_syllables))

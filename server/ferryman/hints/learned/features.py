@@ -26,13 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ferryman.hints.matching import syllable
 from ferryman.zhtext import to_simplified
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 USERDICT = DATA_DIR / "userdict.txt"
 EMBEDDING_DIM = 512
-_DIGIT_SYLLABLES = dict(zip("0123456789", ["ling", "yi", "er", "san", "si", "wu", "liu", "qi", "ba", "jiu"]))
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _MARKS = str.maketrans({"？": "?", "！": "!", "，": ",", "。": ".", "；": ";", "：": ":", "、": ","})
 _KEEP = re.compile(r"[\u3400-\u9fffA-Za-z0-9?!]")
 
@@ -41,17 +40,6 @@ def normalise(text: str) -> str:
     """Simplified, lower case, ASCII question/exclamation marks kept, other punctuation dropped."""
     text = to_simplified(text).translate(_MARKS).lower()
     return "".join(ch for ch in text if _KEEP.match(ch))
-
-
-@lru_cache(maxsize=16384)
-def _syllable(char: str) -> str:
-    from pypinyin import Style, lazy_pinyin
-
-    if char in _DIGIT_SYLLABLES:
-        return _DIGIT_SYLLABLES[char]
-    if not _CJK.match(char):
-        return char
-    return lazy_pinyin(char, style=Style.NORMAL)[0]
 
 
 class _Jieba:
@@ -91,15 +79,22 @@ def sparse_terms(text: str, prev: str | None = None, evidence: frozenset[str] | 
     norm = normalise(text)
     chars = list(norm)
     terms = _grams(chars, (1, 2, 3), "c:")
-    terms += _grams([_syllable(c) for c in chars if c not in "?!"], (1, 2), "p:")
+    terms += _grams([syllable(c) for c in chars if c not in "?!"], (1, 2), "p:")
     words = shared_jieba().words(norm)
     terms += _grams(words, (1, 2), "w:")
     if prev:
-        prev_norm = normalise(prev)
-        terms += Counter("x:" + w for w in shared_jieba().words(prev_norm))
-        if prev_norm.endswith("?") or prev_norm[-1:] in ("吗", "呢"):
-            terms["x:?"] += 1
+        terms += _context_terms(prev)
     terms.update(sorted(evidence))
+    return terms
+
+
+@lru_cache(maxsize=256)
+def _context_terms(prev: str) -> Counter:
+    """The other speaker's turn, once per turn (every final of the reply reads it again)."""
+    prev_norm = normalise(prev)
+    terms = Counter("x:" + w for w in shared_jieba().words(prev_norm))
+    if prev_norm.endswith("?") or prev_norm[-1:] in ("吗", "呢"):
+        terms["x:?"] += 1
     return terms
 
 

@@ -32,6 +32,33 @@ HEADS = {
     "agent": ("agent_compliance",),
 }
 KINDS = {"ask": ("split", "delay", "reduce"), "hardship": ("job", "illness", "business", "waiting", "cash")}
+KIND_OF = {"offer_plan": "ask", "hardship": "hardship"}
+# The rules' findings that speak for a head. When one is there the head has a second threshold,
+# chosen in training like the first and never higher: a phrase the rules matched is evidence,
+# and how much it is worth per head is learnt from the data, not assumed.
+HEAD_RULES = {
+    "escalation": ("r:mood_hot", "r:lex_stop_calling", "r:lex_swearing"),
+    "complaint_risk": ("r:complaint",),
+    "hardship": ("r:hardship_job", "r:hardship_illness", "r:hardship_business", "r:hardship_waiting",
+                 "r:hardship_cash"),
+    "offer_plan": ("r:ask_split", "r:ask_delay", "r:ask_reduce"),
+    "card_status": ("r:ask_card",),
+    "debt_breakdown": ("r:dispute_amount",),
+    "promise_to_pay": ("r:promise",),
+    "third_party": ("r:third_party", "r:debtor_named"),
+    "agent_compliance": ("r:threats", "r:insults", "r:waivers"),
+}
+
+
+def supported(head: str, evidence) -> bool:
+    return any(term in evidence for term in HEAD_RULES.get(head, ()))
+
+
+def threshold_for(head: str, thresholds: dict[str, float], evidence) -> float:
+    """The head's threshold, or its (lower or equal) one when the rules found the head's phrase."""
+    if supported(head, evidence):
+        return thresholds.get(head + "+rule", thresholds[head])
+    return thresholds[head]
 class HintModelError(RulesError):
     """The learned model is missing or unreadable (a configuration error, like a bad rule file)."""
 
@@ -131,13 +158,14 @@ class IntentModel:
         feats = self.features(text, prev, evidence, embedding)
         z = self._linear(self._w[speaker], self._b[speaker], feats)
         probability = {h: float(p) for h, p in zip(heads, 1.0 / (1.0 + np.exp(-z)))}
-        fired = frozenset(h for h, p in probability.items() if p >= self.thresholds[h])
-        kinds = {}
-        if speaker == "customer":
-            for kind, labels in self.kinds.items():
-                logits = self._linear(self._kind_w[kind], self._kind_b[kind], feats)
-                kinds[kind] = labels[int(np.argmax(logits))]
+        fired = frozenset(h for h, p in probability.items() if p >= threshold_for(h, self.thresholds, evidence))
+        # which plan an ask is about, which hardship: only for what was heard
+        kinds = {KIND_OF[h]: self.kind(KIND_OF[h], feats) for h in fired & set(KIND_OF) if KIND_OF[h] in self.kinds}
         return Scores(probability, fired, kinds)
+
+    def kind(self, kind: str, feats) -> str:
+        logits = self._linear(self._kind_w[kind], self._kind_b[kind], feats)
+        return self.kinds[kind][int(np.argmax(logits))]
 
 
 @lru_cache(maxsize=2)

@@ -37,7 +37,8 @@ from ferryman.hints.learned.dataset import (
 )
 from ferryman.hints.learned.evaluate import Report, evaluate, played
 from ferryman.hints.learned.features import EMBEDDING_DIM, shared_encoder, sparse_terms
-from ferryman.hints.learned.model import FORMAT, HEADS, KINDS, MODEL_FILE, IntentModel, Vectorizer
+from ferryman.hints.learned.model import (FORMAT, HEADS, KINDS, MODEL_FILE, IntentModel, Vectorizer,
+                                          supported)
 
 SPEAKER_OF = {"customer": "C", "agent": "A"}
 
@@ -145,25 +146,28 @@ def _fit(X, y, C: float):
     return LogisticRegression(C=C, solver="liblinear", random_state=0, max_iter=2000).fit(X, y)
 
 
-def choose_threshold(probability: np.ndarray, by_rules: np.ndarray, wanted: np.ndarray,
-                     config: TrainingConfig) -> tuple[float, dict]:
-    """The threshold whose union with the hard rules gives the best F1, each point of precision
-    below the target costing two points of F1 (precision matters more to an agent than recall:
-    a wrong card teaches them to ignore the panel)."""
+def choose_threshold(probability: np.ndarray, supported: np.ndarray, by_rules: np.ndarray, wanted: np.ndarray,
+                     config: TrainingConfig) -> tuple[tuple[float, float], dict]:
+    """Two thresholds per head — one for turns where the rules found the head's phrase too
+    (``supported``), never higher than the other — whose union with the hard rules gives the
+    best F1, each point of precision below the target costing two points of F1 (precision
+    matters more to an agent than recall: a wrong card teaches them to ignore the panel)."""
     low, high = config.threshold_range
-    best, best_key, best_info = high, None, {}
-    for t in np.round(np.arange(low, high + 1e-9, 0.02), 2):
-        fired = by_rules | (probability >= t)
-        tp = int(np.sum(fired & (wanted == 1)))
-        fp = int(np.sum(fired & (wanted == 0)))
-        fn = int(np.sum(~fired & (wanted == 1)))
-        precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
-        f1 = 2 * precision * recall / max(1e-9, precision + recall)
-        key = (round(f1 - 2 * max(0.0, config.target_precision - precision), 4), t)
-        if best_key is None or key > best_key:
-            best, best_key = float(t), key
-            best_info = {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
-                         "meets_precision": precision >= config.target_precision}
+    grid = np.round(np.arange(low, high + 1e-9, 0.02), 2)
+    best, best_key, best_info = (high, high), None, {}
+    for t in grid:
+        for ts in (np.round(np.arange(0.04, t + 1e-9, 0.02), 2) if supported.any() else [t]):
+            fired = by_rules | (probability >= np.where(supported, ts, t))
+            tp = int(np.sum(fired & (wanted == 1)))
+            fp = int(np.sum(fired & (wanted == 0)))
+            fn = int(np.sum(~fired & (wanted == 1)))
+            precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
+            f1 = 2 * precision * recall / max(1e-9, precision + recall)
+            key = (round(f1 - 2 * max(0.0, config.target_precision - precision), 4), t, ts)
+            if best_key is None or key > best_key:
+                best, best_key = (float(t), float(ts)), key
+                best_info = {"f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
+                             "meets_precision": precision >= config.target_precision}
     return best, best_info
 
 
@@ -200,7 +204,8 @@ def train(out: Path = MODEL_FILE, paths: list[Path] | None = None, log=print) ->
                 C, threshold, info = _select(head, speaker, data, train_rows, train_vectorizer, config)
                 chosen[head] = (C, threshold)
                 heads_info[head] = info
-                log(f"  {head:<18} C {C:<4g} threshold {threshold:.2f}  cross-validated F1 {info['f1']:.3f}"
+                log(f"  {head:<18} C {C:<4g} threshold {threshold[0]:.2f} (with a rule's support "
+                    f"{threshold[1]:.2f})  cross-validated F1 {info['f1']:.3f}"
                     f"{'' if info['meets_precision'] else ' (below the target precision)'}")
         meta = {"format": FORMAT, "heads": {s: list(h) for s, h in HEADS.items()},
                 "kinds": {k: list(v) for k, v in KINDS.items()}, "namespace_weights": config.namespace_weights,
@@ -209,7 +214,7 @@ def train(out: Path = MODEL_FILE, paths: list[Path] | None = None, log=print) ->
         # the validation split measures a model that never saw it (train only, same settings) ...
         val_model = IntentModel(_artifact(data, train_rows, train_vectorizer, chosen, config, meta))
         validation = evaluate(parts.validation, val_model)
-        kind_accuracy = _kind_accuracy(val_model, parts.validation)
+        kind_accuracy = _kind_accuracy(val_model, data, val_rows)
         calibration = _calibration(val_model, data, val_rows)
         validation_rules = Report()
         for item, got in zip(parts.validation, data.rules_only[n_train:]):
@@ -239,11 +244,13 @@ def _calibration(model: IntentModel, data: Featurised, rows: list[int], bins: in
     return out
 
 
-def _kind_accuracy(model: IntentModel, items: list[Item]) -> dict[str, tuple[int, int]]:
+def _kind_accuracy(model: IntentModel, data: Featurised, rows: list[int]) -> dict[str, tuple[int, int]]:
     out = {}
     for kind, labels in KINDS.items():
-        tagged = [i for i in items if i.spk == "C" and i.tags.get(kind) in labels]
-        right = sum(model.score(i.text, "customer", previous_turn(i)).kinds[kind] == i.tags[kind] for i in tagged)
+        tagged = [r for r in rows if data.items[r].spk == "C" and data.items[r].tags.get(kind) in labels]
+        right = sum(model.kind(kind, model.features(data.items[r].text, previous_turn(data.items[r]),
+                                                    data.evidence[r], data.embeddings[r]))
+                    == data.items[r].tags[kind] for r in tagged)
         out[kind] = (right, len(tagged))
     return out
 
@@ -308,11 +315,12 @@ def _select(head, speaker, data, rows, vectorizer, config):
               if data.items[r].spk == SPEAKER_OF[speaker] and code_wanted(data.items[r], head) is not None]
     probability = np.array([oof[C][r] for r in judged])
     by_rules = np.array([bool(HARD_RULES.get(head, set()) & data.evidence[r]) for r in judged])
+    with_rule = np.array([supported(head, data.evidence[r]) for r in judged])
     wanted = np.array([code_wanted(data.items[r], head) for r in judged])
     if head == "offer_plan":       # no plan in the case: the engine offers nothing, whatever the ask
         base = default_case()
         probability = probability * np.array([bool(data.items[r].case_for(base).plans) for r in judged])
-    threshold, info = choose_threshold(probability, by_rules, wanted, config)
+    threshold, info = choose_threshold(probability, with_rule, by_rules, wanted, config)
     info.update({"C": C, "threshold": threshold, "train_items": len(keep), "positives": int(y.sum()),
                  "log_loss": round(losses[C], 4)})
     return C, threshold, info
@@ -328,18 +336,22 @@ def _fit_all(data, rows, vectorizer, chosen, config):
         b = np.zeros(len(heads), dtype=np.float32)
         for j, head in enumerate(heads):
             keep, y = _rows_for(head, speaker, data, rows)
-            C, threshold = chosen[head]
+            C, (threshold, with_rule) = chosen[head]
             model = _fit(design_matrix(vectorizer, data, keep, config.embedding_weight), y, C)
             W[:, j], b[j] = model.coef_[0], model.intercept_[0]
-            thresholds[head] = threshold
+            thresholds[head], thresholds[head + "+rule"] = threshold, with_rule
         arrays[f"W_{speaker}"], arrays[f"b_{speaker}"] = W, b
     for kind, labels in KINDS.items():
         keep = [r for r in rows if data.items[r].spk == "C" and data.items[r].tags.get(kind) in labels]
         y = np.array([labels.index(data.items[r].tags[kind]) for r in keep])
+        missing = sorted(set(labels) - {data.items[r].tags[kind] for r in keep})
+        if missing:
+            raise ValueError(f"the training data has no item tagged {kind} = {missing}")
         model = LogisticRegression(C=4.0, max_iter=2000).fit(
             design_matrix(vectorizer, data, keep, config.embedding_weight), y)
-        arrays[f"K_{kind}"] = model.coef_.T.astype(np.float32)
-        arrays[f"kb_{kind}"] = model.intercept_.astype(np.float32)
+        order = np.argsort(model.classes_)          # one column per label, in the order of KINDS
+        arrays[f"K_{kind}"] = model.coef_[order].T.astype(np.float32)
+        arrays[f"kb_{kind}"] = model.intercept_[order].astype(np.float32)
     return arrays, thresholds
 
 

@@ -60,6 +60,4 @@ def try_sentence(text: str, speaker: str, case: Case, prev: str | None = None, p
         t = 2.0
     event = TranscriptEvent(channel=speaker, final=True, utterance=1, start=t + 2.0, end=t + 4.0, text=text, t=t + 4.0)
     hints = [e for e in engine.on_event(event) if isinstance(e, HintEvent)]
-    scores = model.score(text, speaker, prev if prev and (prev_speaker or "") != speaker else None,
-                         engine.evidence) if model else None
-    return Trial(text, speaker, hints, engine.evidence, scores, model.thresholds if model else {})
+    return Trial(text, speaker, hints, engine.evidence, engine.scores, model.thresholds if model else {})
