@@ -17,6 +17,7 @@ from ferryman.hints.numbers import PayDate, find_amounts, find_date
 from ferryman.hints.plans import read_plan, yuan
 from ferryman.hints.rules import PromiseWords
 
+
 @dataclass(frozen=True)
 class Promise:
     amount: float | None

@@ -37,8 +37,7 @@ from ferryman.hints.learned.dataset import (
 )
 from ferryman.hints.learned.evaluate import Report, evaluate, played
 from ferryman.hints.learned.features import EMBEDDING_DIM, shared_encoder, sparse_terms
-from ferryman.hints.learned.model import (FORMAT, HEADS, KINDS, MODEL_FILE, IntentModel, Vectorizer,
-                                          supported)
+from ferryman.hints.learned.model import FORMAT, HEADS, KINDS, MODEL_FILE, IntentModel, Vectorizer, supported
 
 SPEAKER_OF = {"customer": "C", "agent": "A"}
 
