@@ -16,8 +16,10 @@ def test_training_is_deterministic_and_the_artifact_loads(tmp_path):
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()   # noqa: E731
     assert digest(first) == digest(second)
     model = IntentModel.load(first)
-    assert set(model.thresholds) == {h for heads in model.heads.values() for h in heads}
-    assert 0.2 <= min(model.thresholds.values()) <= max(model.thresholds.values()) <= 0.9
+    heads = {h for heads in model.heads.values() for h in heads}
+    assert set(model.thresholds) == heads | {h + "+rule" for h in heads}
+    assert all(0.2 <= model.thresholds[h] <= 0.9 for h in heads)
+    assert all(model.thresholds[h + "+rule"] <= model.thresholds[h] for h in heads)   # a rule never hurts
     # a held-out report, not a copy of the training fit: some errors, most right
     assert result.validation.items > 50 and 0.5 < result.validation.total.f1 < 1.0
     assert model.score("你再不还，我们明天就去你单位找你领导", "agent").probability["agent_compliance"] > 0.5
