@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import socket
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +25,11 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 from ferryman.hints import prepare as prepare_hints
-from ferryman.replay import PublishedReplay
 from ferryman.settings import PROJECT_ROOT, Settings
 from ferryman.web.app import create_app
-from ferryman.web.background import BackgroundServer
+
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+from support import BackgroundServer, PublishedReplay  # noqa: E402  (test scaffolding, not the product)
 
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "calls"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from ferryman.replay import PublishedReplay
-from ferryman.web.background import BackgroundServer
+from support import TEST_TOKENS, PublishedReplay, RunningServer, free_port, grants  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
@@ -22,12 +20,6 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
 def corpus() -> Path:
     assert CORPUS.is_dir(), f"the shared corpus is expected at {CORPUS}"
     return CORPUS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(name="free_port")
@@ -56,25 +48,6 @@ def asr_runtime():
     runtime.scheduler.shutdown()
 
 
-# The test server's access tokens: role -> token (agents: agent ids a1 and a2).
-TEST_TOKENS = {"gateway": "tok-gateway", "supervisor": "tok-supervisor", "agent": "tok-agent-a1",
-               "agent2": "tok-agent-a2"}
-
-
-def test_grants() -> dict:
-    return {TEST_TOKENS["gateway"]: {"role": "gateway", "name": "测试网关"},
-            TEST_TOKENS["supervisor"]: {"role": "supervisor", "name": "张组长"},
-            TEST_TOKENS["agent"]: {"role": "agent", "agent_id": "a1", "name": "王敏"},
-            TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
-
-
-class RunningServer(BackgroundServer):
-    token = TEST_TOKENS
-
-    def headers(self, role: str = "supervisor") -> dict:
-        return {"Authorization": f"Bearer {self.token[role]}"}
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, asr_runtime):
     """The real app on a real port; no REDIS_URL, so it runs its own embedded redis-server."""
@@ -82,7 +55,7 @@ def server(tmp_path_factory, asr_runtime):
     from ferryman.web.app import create_app
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), redis_url=None, port=free_port(),
-                        reconnect_grace_s=0.5, start_timeout_s=2.0, tokens=test_grants())
+                        reconnect_grace_s=0.5, start_timeout_s=2.0, tokens=grants())
     with RunningServer(create_app(settings, asr=asr_runtime), settings.port) as running:
         yield running
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 
 from ferryman.asr.bias import PromptContext, bias_prompt
-from ferryman.asr.scheduler import DecodeScheduler
-from ferryman.asr.streaming import ChannelTranscriber, Decoder, StreamingConfig
+from ferryman.asr.runtime import AsrRuntime
+from ferryman.asr.streaming import ChannelTranscriber
 from ferryman.cases.schema import Case
 from ferryman.events import CallEvent, Channel, Event, TranscriptEvent
 
@@ -58,21 +57,12 @@ class EventSink(Protocol):
 Processor = Callable[[Event], Awaitable[list[Event]]]
 
 
-@dataclass
-class AsrRuntime:
-    """What every call shares: the loaded decoder, the decode scheduler, the streaming policy."""
-
-    decoder: Decoder
-    scheduler: DecodeScheduler
-    config: StreamingConfig
-    context_chars: int = 60
-
-
 class CallPipeline:
     def __init__(self, call_id: str, case: Case | None, sink: EventSink, clock: Clock,
                  asr: AsrRuntime | None = None, processors: list[Processor] | None = None,
-                 agent_id: str | None = None):
+                 agent_id: str | None = None, on_final: Callable[[float], None] | None = None):
         self.call_id, self.case, self.agent_id = call_id, case, agent_id
+        self._on_final = on_final
         self.clock = clock
         self._sink = sink
         self._asr = asr
@@ -130,6 +120,8 @@ class CallPipeline:
         card follows the words that raised it; before it when the call ends, so the last
         cards precede the end (subscribers stop at the end)."""
         event.call_id, event.t = self.call_id, self.clock.now()
+        if self._on_final is not None and isinstance(event, TranscriptEvent) and event.final:
+            self._on_final(max(0.0, event.t - event.end))
         derived = [d for process in self._processors for d in await process(event)]
         closing = isinstance(event, CallEvent) and event.state != "started"
         if not closing:

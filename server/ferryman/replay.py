@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from ferryman.asr.runtime import AsrRuntime
+from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.events import Event, TranscriptEvent
-from ferryman.hints import hint_processor
 from ferryman.ingest.sources import StereoBlock, read_stereo, reference_events, stereo_blocks
-from ferryman.pipeline import AsrRuntime, AudioClock, CallPipeline, Clock, WallClock
+from ferryman.pipeline import AudioClock, CallPipeline, Clock, WallClock
 
 BLOCK_S = 0.1
 
@@ -51,7 +52,7 @@ async def replay_audio(audio: Path, case: Case, sink, asr: AsrRuntime, speed: fl
                        call_id: str | None = None) -> CallPipeline:
     agent, customer = read_stereo(audio)
     clock = _clock(speed)
-    pipeline = CallPipeline(call_id or Path(audio).stem, case, sink, clock, asr, [hint_processor(case)])
+    pipeline = open_call(call_id or Path(audio).stem, case, sink, clock, asr)
     await pipeline.start()
     started, fed = asyncio.get_running_loop().time(), 0.0
     block: StereoBlock
@@ -77,7 +78,7 @@ class TranscriptReplay:
         self.clock = _clock(speed)
         self.speed = speed
         call_id = call_id or json.loads(Path(call_json).read_text(encoding="utf-8"))["call_id"]
-        self.pipeline = CallPipeline(call_id, case, sink, self.clock, None, [hint_processor(case)], agent_id=agent_id)
+        self.pipeline = open_call(call_id, case, sink, self.clock, agent_id=agent_id)
         self._pending = reference_events(call_json, partials)
         self._started = 0.0
 
@@ -113,43 +114,3 @@ async def replay_transcript(call_json: Path, case: Case, sink, speed: float = 0.
     await replay.play()
     await replay.finish()
     return replay.pipeline
-
-
-class PublishedReplay:
-    """A corpus call's reference turns (with partials) published into a server's Redis as a
-    live call of ``agent_id``, step by step: the panels show it as they would a real call.
-    Used by the browser tests and the panel benchmark (no ASR, no audio)."""
-
-    def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path):
-        from ferryman.bus.streams import BusSink, EventBus
-        from ferryman.cases.schema import load_case_file
-        from ferryman.infra.redis import async_client
-
-        self.case = load_case_file(call_json)
-        self.call_id = call_id
-        self.redis = async_client(redis_url)
-        self.bus = EventBus(self.redis)
-        self.sink = BusSink(self.bus, spill_dir)
-        self.replay = TranscriptReplay(call_json, self.case, self.sink, call_id=call_id, agent_id=agent_id,
-                                       partials=True)
-
-    async def start(self) -> None:
-        await self.replay.start()
-        await self.sink.flush()
-
-    async def play_until(self, predicate: Callable[[TranscriptEvent], bool]) -> TranscriptEvent:
-        """Publish turns up to the first matching one; returns once Redis has them all."""
-        event = await self.replay.play(until=predicate)
-        if event is None:
-            raise ValueError(f"call {self.call_id} has no such turn")
-        await self.sink.flush()
-        return event
-
-    async def events(self) -> list[Event]:
-        return await self.bus.read_after(self.call_id, count=100_000)
-
-    async def close(self) -> None:
-        if not self.sink.closed:
-            await self.replay.finish()
-            await self.sink.close()
-            await self.redis.aclose()

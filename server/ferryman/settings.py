@@ -87,6 +87,27 @@ class Settings(BaseSettings):
     start_timeout_s: float = Field(10.0, description="time allowed for the start message")
     reconnect_grace_s: float = Field(5.0, description="a dropped call waits this long for its socket to return")
 
+    # --- capacity and the floor of nodes ------------------------------------------------
+    max_calls: int | None = Field(None, ge=1, description="most live calls this node takes; unset = "
+                                                          "calls_per_core x the cores of this machine")
+    calls_per_core: float = Field(4.0, gt=0, description="measured capacity per CPU core "
+                                                         "(benchmarks/capacity.py), for the default max_calls")
+    node_id: str | None = Field(None, description="this node's name on the floor; unset = host:port")
+    public_url: str | None = Field(None, description="the websocket base URL other nodes send gateways "
+                                                     "to (ws://host:port); unset = ws://host:port")
+    partial_max_wait_s: float = Field(0.5, ge=0, description="a partial decode that waited longer is shed")
+
+    def call_capacity(self) -> int:
+        import os
+
+        return self.max_calls or max(1, int(self.calls_per_core * (os.cpu_count() or 1)))
+
+    def node_name(self) -> str:
+        return self.node_id or f"{self.host}:{self.port}"
+
+    def advertised_url(self) -> str:
+        return self.public_url or f"ws://{self.host}:{self.port}"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 def build_runtime(settings):
     """Load the model (blocking, a second or two) and return what every call shares."""
-    from ferryman.asr.decoder import WhisperDecoder
-    from ferryman.asr.scheduler import DecodeScheduler
-    from ferryman.asr.streaming import StreamingConfig
-    from ferryman.pipeline import AsrRuntime
+    from ferryman.asr.runtime import build_runtime as build
 
-    return AsrRuntime(WhisperDecoder(settings), DecodeScheduler(settings.asr_workers),
-                      StreamingConfig.from_settings(settings), settings.asr_context_chars)
+    return build(settings)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ferryman.asr.bias import PromptContext
 from ferryman.asr.decoder import Hypothesis
-from ferryman.asr.scheduler import LATER, URGENT, DecodeScheduler
+from ferryman.asr.scheduler import LATER, URGENT, DecodeScheduler, Shed
 from ferryman.asr.segmenter import EndpointConfig, Segmenter, Snapshot
 from ferryman.asr.text import common_prefix
 from ferryman.asr.vad import StreamingVad
@@ -115,7 +115,9 @@ class ChannelTranscriber:
 
     async def _decode(self, snap: Snapshot, priority: int, beam: int, prefix: str = "") -> Hypothesis:
         prompt = self._context.prompt()
-        return await self._scheduler.run(priority, self._decoder.decode, snap.audio, prompt, beam, prefix)
+        wanted = (lambda: snap.index > self._finalised_through) if priority == LATER else None
+        return await self._scheduler.run(priority, self._decoder.decode, snap.audio, prompt, beam, prefix,
+                                         wanted=wanted)
 
     # -- workers -------------------------------------------------------------------------
     async def _final_worker(self) -> None:
@@ -151,6 +153,8 @@ class ChannelTranscriber:
                     hyp = await self._decode(snap, LATER, self._config.partial_beam, stable)
                     if hyp.text and snap.index > self._finalised_through:
                         await self._emit(self._partial_event(snap, hyp.text))
+            except Shed:
+                pass            # the node is busy or the partial is stale: the next one will do
             except Exception:
                 log.exception("partial decode failed on %s", self.channel)
             finally:

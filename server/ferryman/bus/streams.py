@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import redis
 import redis.asyncio as aioredis
@@ -163,8 +163,10 @@ class BusSink:
     """Pipeline sink that never loses an event: Redis errors are retried in order; whatever is
     still unwritten when the call closes and Redis stays away is spilled to a JSONL file."""
 
-    def __init__(self, bus: EventBus, spill_dir: Path, give_up_after_s: float = 30.0):
+    def __init__(self, bus: EventBus, spill_dir: Path, give_up_after_s: float = 30.0,
+                 on_error: Callable[[], None] | None = None):
         self._bus = bus
+        self._on_error = on_error
         self._spill_dir = Path(spill_dir)
         self._give_up_after_s = give_up_after_s
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -203,6 +205,8 @@ class BusSink:
                 await self._bus.append(event)
                 return True
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self._on_error:
+                    self._on_error()
                 if self._closing and time.monotonic() > deadline:
                     log.error("redis unreachable for %.0f s: %s", self._give_up_after_s, exc)
                     return False

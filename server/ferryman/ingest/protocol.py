@@ -23,6 +23,7 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     INTERNAL_ERROR = 1011
     FRAME_TOO_LARGE = 1009
+    TRY_AGAIN_LATER = 1013    # this node is at capacity: try again later, or another node
     BAD_MESSAGE = 4400        # unparsable or invalid control message, malformed audio frame
     CASE_NOT_FOUND = 4404
     CHANNEL_BUSY = 4409       # the channel of this call is already being streamed

@@ -11,15 +11,18 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from ferryman.bus.streams import EventBus
+from ferryman.calls.live import Admission, LiveCalls
+from ferryman.calls.nodes import NodeRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
 from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client
+from ferryman.metrics import Metrics
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.api import router as api_router
 from ferryman.web.auth import TokenBook
+from ferryman.web.health import router as health_router
 from ferryman.web.ingest_ws import ingest_socket
-from ferryman.web.live import LiveCalls
 from ferryman.web.subscribe import calls_socket, floor_socket
 
 log = logging.getLogger(__name__)
@@ -56,12 +59,14 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
             state.asr = await asyncio.to_thread(build_runtime, settings)
         else:
             state.asr = asr
-        state.calls = LiveCalls(state.bus, state.policies, state.asr, settings.data_dir / "spill",
-                                settings.reconnect_grace_s)
-        log.info("ferryman ready on http://%s:%d (redis %s)", settings.host, settings.port, url)
+        state.calls, state.nodes = _live_calls(state, settings)
+        await state.nodes.start()
+        log.info("ferryman node %s ready on http://%s:%d (redis %s, at most %d calls)", settings.node_name(),
+                 settings.host, settings.port, url, state.calls.capacity)
         try:
             yield
         finally:
+            await state.nodes.stop()
             await state.calls.close_all()
             await state.redis.aclose()
             if embedded:
@@ -69,7 +74,9 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
 
     app = FastAPI(title="Ferryman", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = Metrics()
     app.include_router(api_router)
+    app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
     app.add_api_websocket_route("/ws/floor", floor_socket)
@@ -80,3 +87,19 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
         return RedirectResponse("/ui/")
 
     return app
+
+
+def _live_calls(state, settings: Settings) -> tuple[LiveCalls, NodeRegistry]:
+    """This node's calls, with its capacity, its place on the floor, and its metrics."""
+    metrics: Metrics = state.metrics
+    capacity = settings.call_capacity()
+    calls: LiveCalls
+    nodes = NodeRegistry(state.redis, settings.node_name(), settings.advertised_url(), capacity,
+                         live=lambda: len(calls))
+    admission = Admission(capacity, nodes_with_room=nodes.with_room, on_refused=metrics.calls_refused.inc,
+                          on_started=metrics.calls_started.inc)
+    calls = LiveCalls(state.bus, state.policies, state.asr, settings.data_dir / "spill", settings.reconnect_grace_s,
+                      admission, on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc)
+    metrics.watch_calls(lambda: len(calls), capacity)
+    metrics.watch_scheduler(state.asr.scheduler)
+    return calls, nodes

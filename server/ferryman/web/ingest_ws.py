@@ -13,6 +13,7 @@ import logging
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from ferryman.calls.live import AtCapacity
 from ferryman.events import Channel
 from ferryman.ingest.audio import ChannelResampler, FrameError, split_frame
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start
@@ -81,6 +82,13 @@ async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
         raise ProtocolError(CloseCode.BAD_MESSAGE, f"unknown message type '{control['type']}'")
 
 
+async def _send(ws: WebSocket, message: dict) -> None:
+    try:
+        await ws.send_json(message)
+    except (RuntimeError, WebSocketDisconnect):
+        pass
+
+
 async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
     if ws.application_state != WebSocketState.DISCONNECTED and ws.client_state != WebSocketState.DISCONNECTED:
         try:
@@ -104,6 +112,8 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
         await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes))
     except ProtocolError as exc:
         log.info("ingest %s: closing %d: %s", call_id, exc.code, exc.reason)
+        if isinstance(exc, AtCapacity):      # the gateway reads where to go before the close
+            await _send(ws, {"type": "refused", "code": int(exc.code), "reason": exc.reason, "nodes": exc.nodes})
         await _close(ws, exc.code, exc.reason)
         await app.calls.detach(call_id, channels, dropped=False, detail=exc.reason)
     except (_Dropped, WebSocketDisconnect) as exc:

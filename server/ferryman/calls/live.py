@@ -1,7 +1,10 @@
-"""The calls this server is transcribing now, and which ingest socket feeds which channel.
+"""The calls this node is transcribing now, which ingest socket feeds which channel, and how
+many more it may take.
 
 A call is fed by one stereo socket or by two mono sockets (agent, customer). It ends when its
 last socket is gone; after a drop it waits ``reconnect_grace_s`` for the socket to come back.
+A node takes at most ``capacity`` calls: the next one is refused at its start message with 1013
+("try again later") and the names of the nodes that have room.
 """
 
 from __future__ import annotations
@@ -9,16 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
+from ferryman.asr.runtime import AsrRuntime
 from ferryman.bus.streams import TERMINAL_STATES, BusSink, EventBus
+from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
 from ferryman.events import Channel
-from ferryman.hints import hint_processor
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
-from ferryman.pipeline import AsrRuntime, CallPipeline, WallClock
+from ferryman.pipeline import CallPipeline, WallClock
 
 log = logging.getLogger(__name__)
+
+
+class AtCapacity(ProtocolError):
+    """This node is full; ``nodes`` are the URLs of nodes with room (may be empty)."""
+
+    def __init__(self, live: int, capacity: int, nodes: list[str]):
+        where = f"; try {nodes[0]}" if nodes else "; try again later"
+        super().__init__(CloseCode.TRY_AGAIN_LATER, f"node at capacity ({live}/{capacity} live calls){where}")
+        self.nodes = nodes
 
 
 @dataclass
@@ -30,13 +44,33 @@ class LiveCall:
     ending: asyncio.Task | None = None
 
 
+@dataclass
+class Admission:
+    """How many calls this node takes, and where to send the rest."""
+
+    capacity: int
+    nodes_with_room: Callable[[], Awaitable[list[str]]] | None = None
+    on_refused: Callable[[], None] | None = None
+    on_started: Callable[[], None] | None = None
+
+
 class LiveCalls:
     def __init__(self, bus: EventBus, policies: PolicyStore, asr: AsrRuntime, spill_dir,
-                 reconnect_grace_s: float = 5.0):
+                 reconnect_grace_s: float = 5.0, admission: Admission | None = None,
+                 on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None):
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
         self._grace = reconnect_grace_s
+        self._admission = admission or Admission(capacity=1_000_000)
+        self._on_final, self._on_redis_error = on_final, on_redis_error
         self._calls: dict[str, LiveCall] = {}
         self._lock = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    @property
+    def capacity(self) -> int:
+        return self._admission.capacity
 
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
@@ -60,15 +94,27 @@ class LiveCalls:
             call.channels.update(start.channel_names)
             return call.pipeline
 
+    async def _admit(self) -> None:
+        admission = self._admission
+        if len(self._calls) < admission.capacity:
+            return
+        if admission.on_refused:
+            admission.on_refused()
+        nodes = await admission.nodes_with_room() if admission.nodes_with_room else []
+        raise AtCapacity(len(self._calls), admission.capacity, nodes)
+
     async def _create(self, call_id: str, start: StartMessage, case: Case) -> LiveCall:
+        await self._admit()
         info = await self._bus.call_info(call_id)
         if info.get("state") in TERMINAL_STATES:
             raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has already ended; use a new call id")
-        sink = BusSink(self._bus, self._spill_dir)
-        hints = hint_processor(case, await self._policies.all())
-        pipeline = CallPipeline(call_id, case, sink, WallClock(), self._asr, [hints], agent_id=start.agent_id)
+        sink = BusSink(self._bus, self._spill_dir, on_error=self._on_redis_error)
+        pipeline = open_call(call_id, case, sink, WallClock(), self._asr, await self._policies.all(),
+                             agent_id=start.agent_id, on_final=self._on_final)
         call = self._calls[call_id] = LiveCall(pipeline, sink)
         await pipeline.start()
+        if self._admission.on_started:
+            self._admission.on_started()
         return call
 
     async def detach(self, call_id: str, channels: list[Channel], dropped: bool, detail: str | None = None) -> None:

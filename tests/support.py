@@ -1,0 +1,110 @@
+"""Test scaffolding shared by the tests and the benchmarks (not part of the product):
+the app on a background thread on a real port, and a corpus call published into a server's
+Redis turn by turn as a live call (no ASR, no audio)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import uvicorn
+
+from ferryman.events import Event, TranscriptEvent
+from ferryman.replay import TranscriptReplay
+
+
+class BackgroundServer:
+    def __init__(self, app, port: int, start_timeout_s: float = 60.0):
+        self.app, self.port, self._timeout = app, port, start_timeout_s
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    ws_max_size=1 << 20))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + self._timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the background server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+class PublishedReplay:
+    """A corpus call's reference turns (with partials) published into a server's Redis as a
+    live call of ``agent_id``, step by step: the panels show it as they would a real call.
+    Used by the browser tests and the panel benchmark (no ASR, no audio)."""
+
+    def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path):
+        from ferryman.bus.streams import BusSink, EventBus
+        from ferryman.cases.schema import load_case_file
+        from ferryman.infra.redis import async_client
+
+        self.case = load_case_file(call_json)
+        self.call_id = call_id
+        self.redis = async_client(redis_url)
+        self.bus = EventBus(self.redis)
+        self.sink = BusSink(self.bus, spill_dir)
+        self.replay = TranscriptReplay(call_json, self.case, self.sink, call_id=call_id, agent_id=agent_id,
+                                       partials=True)
+
+    async def start(self) -> None:
+        await self.replay.start()
+        await self.sink.flush()
+
+    async def play_until(self, predicate: Callable[[TranscriptEvent], bool]) -> TranscriptEvent:
+        """Publish turns up to the first matching one; returns once Redis has them all."""
+        event = await self.replay.play(until=predicate)
+        if event is None:
+            raise ValueError(f"call {self.call_id} has no such turn")
+        await self.sink.flush()
+        return event
+
+    async def events(self) -> list[Event]:
+        return await self.bus.read_after(self.call_id, count=100_000)
+
+    async def close(self) -> None:
+        if not self.sink.closed:
+            await self.replay.finish()
+            await self.sink.close()
+            await self.redis.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The test server's access tokens: role -> token (agents: agent ids a1 and a2).
+TEST_TOKENS = {"gateway": "tok-gateway", "supervisor": "tok-supervisor", "agent": "tok-agent-a1",
+               "agent2": "tok-agent-a2"}
+
+
+def grants() -> dict:
+    return {TEST_TOKENS["gateway"]: {"role": "gateway", "name": "测试网关"},
+            TEST_TOKENS["supervisor"]: {"role": "supervisor", "name": "张组长"},
+            TEST_TOKENS["agent"]: {"role": "agent", "agent_id": "a1", "name": "王敏"},
+            TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
+
+
+class RunningServer(BackgroundServer):
+    token = TEST_TOKENS
+
+    def headers(self, role: str = "supervisor") -> dict:
+        return {"Authorization": f"Bearer {self.token[role]}"}
