@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine (Python 3.11). Every step is idempotent.
 #   ./run.sh demo      set up, then stream the d01 demo call through the whole pipeline
-#   ./run.sh test      set up (plus Debian's chromium for the browser tests), then run the whole test suite
+#   ./run.sh test      set up (plus Debian's chromium and haproxy for the tests), then run the whole test suite
 #   ./run.sh setup     only set up (virtualenv, dependencies, speech model)
 #   ./run.sh bench     set up, then run the benchmarks (prints numbers; minutes)
 set -euo pipefail
@@ -27,20 +27,24 @@ setup() {
 }
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
-# downloads are not used). Installed once, with apt, when missing.
-browser() {
-  [ -x /usr/bin/chromium ] && return
-  echo "installing Debian's chromium for the browser tests (apt-get)" >&2
+# downloads are not used); the floor tests put Debian's HAProxy in front of two nodes.
+# Installed once, with apt, when missing.
+system_packages() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "installing Debian's ${missing[*]} for the tests (apt-get)" >&2
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 case "${1:-}" in
   setup) setup ;;
   demo)  setup; shift; exec "$VENV/bin/ferryman" demo "$@" ;;
-  test)  setup; browser; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
+  test)  setup; system_packages; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
   bench) setup; shift; exec "$VENV/bin/python" benchmarks/asr_streaming.py "$@" ;;
   *) echo "usage: $0 demo|test|setup|bench [args...]" >&2; exit 2 ;;
 esac

@@ -78,28 +78,75 @@ async def follow_call(base: str, call_id: str, on_event: Callable[[Event], Await
 
 
 async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, token: str, speed: float = 1.0,
-                       agent_id: str = "replay", lead_in_s: float = 0.0) -> dict:
+                       agent_id: str = "replay", lead_in_s: float = 0.0, reconnect_s: float = 0.0) -> dict:
     """Send a stereo file through the ingest socket (pcm_s16le, 16 kHz, 2 channels) with a
-    gateway token. ``lead_in_s``: the call is open (the agent reads the brief) before the audio."""
-    agent, customer = read_stereo(audio)
-    async with websockets.connect(f"{base}/ws/ingest/{call_id}", max_size=None) as ws:
-        await ws.send(json.dumps({"type": "start", "token": token, "case_id": case_id, "agent_id": agent_id,
-                                  "sample_rate": ASR_RATE, "encoding": "pcm_s16le", "channels": 2}))
-        try:
-            started = json.loads(await ws.recv())
-        except websockets.ConnectionClosed as exc:
-            raise RuntimeError(f"server did not start the call: {exc.rcvd.code if exc.rcvd else ''} "
-                               f"{exc.rcvd.reason if exc.rcvd else exc}") from exc
-        if started.get("type") != "started":
-            raise RuntimeError(f"server did not start the call: {started}")
-        await asyncio.sleep(lead_in_s)
-        loop = asyncio.get_running_loop()
-        t0, fed = loop.time(), 0.0
-        for block in stereo_blocks(agent, customer, FRAME_S):
-            await ws.send(encode_pcm16(interleave(block.agent, block.customer)))
-            fed += block.seconds
-            if speed > 0:
-                await asyncio.sleep(max(0.0, t0 + fed / speed - loop.time()))
-        await ws.send(json.dumps({"type": "stop"}))
-        return json.loads(await ws.recv())
+    gateway token. ``lead_in_s``: the call is open (the agent reads the brief) before the audio.
 
+    ``reconnect_s`` > 0 makes it behave like a gateway on a floor of nodes: when the socket is
+    lost mid-call (its node died), it reconnects — to the same URL, which a load balancer sends to
+    a live node, or to a node a full node names — for up to that many seconds, and sends the
+    audio again from the second the server asks for (``resume_from``), the backlog at once."""
+    agent, customer = read_stereo(audio)
+    start = {"type": "start", "token": token, "case_id": case_id, "agent_id": agent_id, "sample_rate": ASR_RATE,
+             "encoding": "pcm_s16le", "channels": 2}
+    loop = asyncio.get_running_loop()
+    schedule: float | None = None           # wall time at which audio second 0 was (to be) sent
+    url, deadline = base, None
+    while True:
+        try:
+            async with websockets.connect(f"{url}/ws/ingest/{call_id}", max_size=None) as ws:
+                await ws.send(json.dumps(start))
+                started = await _started(ws)
+                if schedule is None:
+                    await asyncio.sleep(lead_in_s)
+                    schedule = loop.time()
+                position = int(round(float(started.get("resume_from", 0.0)) * ASR_RATE))
+                for block in stereo_blocks(agent[position:], customer[position:], FRAME_S):
+                    await ws.send(encode_pcm16(interleave(block.agent, block.customer)))
+                    position += len(block.agent)
+                    if speed > 0:
+                        await asyncio.sleep(max(0.0, schedule + position / ASR_RATE / speed - loop.time()))
+                await ws.send(json.dumps({"type": "stop"}))
+                return json.loads(await ws.recv())
+        except _Refused as refused:
+            if not reconnect_s:
+                raise RuntimeError(f"server did not start the call: {refused}") from None
+            deadline = deadline or loop.time() + reconnect_s
+            if loop.time() > deadline:
+                raise RuntimeError(f"call {call_id}: no node took the call within {reconnect_s:g} s") from None
+            url = refused.nodes[0] if refused.nodes else base
+            await asyncio.sleep(0 if refused.nodes else 0.2)
+        except (OSError, websockets.ConnectionClosedError) as exc:
+            closed = getattr(exc, "rcvd", None)
+            if not reconnect_s or (closed is not None and closed.code not in _NODE_GONE):
+                raise
+            deadline = deadline or loop.time() + reconnect_s
+            if loop.time() > deadline:
+                raise RuntimeError(f"call {call_id}: no node took the call back within {reconnect_s:g} s") from exc
+            url = base
+            await asyncio.sleep(0.2)
+
+
+# the node went away (no close frame, going away, restarting, overloaded): the call goes on elsewhere
+_NODE_GONE = (1001, 1006, 1012, 1013)
+
+
+class _Refused(RuntimeError):
+    def __init__(self, message: str, nodes: list[str]):
+        super().__init__(message)
+        self.nodes = nodes
+
+
+async def _started(ws) -> dict:
+    """The server's answer to the start message: started, or refused (a full node names others)."""
+    try:
+        answer = json.loads(await ws.recv())
+        if answer.get("type") == "refused":
+            raise _Refused(answer.get("reason", ""), answer.get("nodes", []))
+    except websockets.ConnectionClosed as exc:
+        if exc.rcvd is not None and exc.rcvd.code not in _NODE_GONE:
+            raise RuntimeError(f"server did not start the call: {exc.rcvd.code} {exc.rcvd.reason}") from exc
+        raise _Refused(f"{exc.rcvd.code if exc.rcvd else ''} {exc.rcvd.reason if exc.rcvd else exc}", []) from exc
+    if answer.get("type") != "started":
+        raise _Refused(str(answer), [])
+    return answer

@@ -20,7 +20,8 @@ from ferryman.asr.bias import PromptContext, bias_prompt
 from ferryman.asr.runtime import AsrRuntime
 from ferryman.asr.streaming import ChannelTranscriber
 from ferryman.cases.schema import Case
-from ferryman.events import CallEvent, Channel, Event, TranscriptEvent
+from ferryman.events import CHANNELS, CallEvent, Channel, Event, TranscriptEvent
+from ferryman.ingest.audio import ASR_RATE
 
 
 class Clock(Protocol):
@@ -41,12 +42,17 @@ class AudioClock:
 
 
 class WallClock:
-    def __init__(self, speed: float = 1.0):
+    """Call time = wall seconds since the call started (times ``speed``). A call taken over from
+    another node keeps its time: ``started_at`` is the epoch second it started there."""
+
+    def __init__(self, speed: float = 1.0, started_at: float | None = None):
         self.speed = speed
+        self._epoch = started_at
         self._t0 = time.monotonic()
 
     def now(self) -> float:
-        return round((time.monotonic() - self._t0) * self.speed, 3)
+        elapsed = time.time() - self._epoch if self._epoch is not None else time.monotonic() - self._t0
+        return round(max(0.0, elapsed) * self.speed, 3)
 
 
 class EventSink(Protocol):
@@ -71,12 +77,36 @@ class CallPipeline:
         self._context = PromptContext(bias_prompt(case), asr.context_chars if asr else 0)
         self._channels: dict[Channel, ChannelTranscriber] = {}
         self._next_index: dict[Channel, int] = {}      # a resumed channel continues numbering
+        self._heard_until: dict[Channel, float] = {}    # call time up to which audio came in
+        self._final_end: dict[Channel, float] = {}      # call time the last final of a channel ends
         self._closed_finals = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         await self.emit(CallEvent(state="started", case_id=self.case.case_id if self.case else None,
                                   agent_id=self.agent_id))
+
+    def resume(self, history: list[Event]) -> None:
+        """Take over a call another node started: the decoder context and the processors (the
+        hint engine) absorb its finals, utterance numbers continue after its last final (a
+        partial left without a final is superseded by the new final of the same number), and
+        each channel's audio is wanted again from the end of its last final."""
+        finals = [e for e in history if isinstance(e, TranscriptEvent) and e.final]
+        for event in finals:
+            self._context.add_final(event.text)
+            for process in self._processors:
+                absorb = getattr(process, "absorb", None)
+                if absorb is not None:
+                    absorb(event)
+        for channel in CHANNELS:
+            mine = [e for e in finals if e.channel == channel]
+            self._next_index[channel] = max((e.utterance for e in mine), default=-1) + 1
+            self._final_end[channel] = max((e.end for e in mine), default=0.0)
+        self._closed_finals = len(finals)
+
+    def resume_point(self, channel: Channel) -> float:
+        """Call time from which this channel's audio has not been heard (or not transcribed)."""
+        return max(self._heard_until.get(channel, 0.0), self._final_end.get(channel, 0.0))
 
     async def finish(self, state: str = "ended", detail: str | None = None) -> None:
         """Flush every channel (finals for open speech), then announce the end."""
@@ -91,10 +121,12 @@ class CallPipeline:
             self._channels[channel] = ChannelTranscriber(
                 channel, self._asr.decoder, self._asr.scheduler, self._context, self.emit,
                 self._asr.config, offset_s, first_index=self._next_index.get(channel, 0))
+            self._heard_until[channel] = offset_s
         return self._channels[channel]
 
     def push_audio(self, channel: Channel, samples: np.ndarray) -> None:
         self.open_channel(channel).feed(samples)
+        self._heard_until[channel] += len(samples) / ASR_RATE
 
     async def close_channel(self, channel: Channel) -> None:
         transcriber = self._channels.pop(channel, None)
@@ -120,8 +152,10 @@ class CallPipeline:
         card follows the words that raised it; before it when the call ends, so the last
         cards precede the end (subscribers stop at the end)."""
         event.call_id, event.t = self.call_id, self.clock.now()
-        if self._on_final is not None and isinstance(event, TranscriptEvent) and event.final:
-            self._on_final(max(0.0, event.t - event.end))
+        if isinstance(event, TranscriptEvent) and event.final:
+            self._final_end[event.channel] = max(self._final_end.get(event.channel, 0.0), event.end)
+            if self._on_final is not None:
+                self._on_final(max(0.0, event.t - event.end))
         derived = [d for process in self._processors for d in await process(event)]
         closing = isinstance(event, CallEvent) and event.state != "started"
         if not closing:

@@ -107,6 +107,18 @@ class EventBus:
     async def call_info(self, call_id: str) -> dict:
         return await self._redis.hgetall(call_key(call_id))
 
+    async def set_call_fields(self, call_id: str, fields: dict) -> None:
+        """Bookkeeping of a live call that is not an event (which node carries it, its audio offset)."""
+        await self._redis.hset(call_key(call_id), mapping=fields)
+
+    async def history(self, call_id: str) -> list[Event]:
+        """Every event of the call so far, oldest first."""
+        events, after = [], "0-0"
+        while batch := await self.read_after(call_id, after, count=2000):
+            events += batch
+            after = batch[-1].id
+        return events
+
     async def promises(self, case_id: str) -> list[dict]:
         return [json.loads(item) for item in await self._redis.lrange(promises_key(case_id), 0, -1)]
 

@@ -2,9 +2,12 @@
 many more it may take.
 
 A call is fed by one stereo socket or by two mono sockets (agent, customer). It ends when its
-last socket is gone; after a drop it waits ``reconnect_grace_s`` for the socket to come back.
-A node takes at most ``capacity`` calls: the next one is refused at its start message with 1013
-("try again later") and the names of the nodes that have room.
+last socket is gone; after a drop it waits ``reconnect_grace_s`` for the socket to come back —
+to this node, or to any other node of the floor if this one died: the call's events are in the
+shared Redis, so the node the gateway reaches takes the call over (same call, utterance numbers
+continuing, the hint engine caught up on what was said) and tells the gateway from which second
+of its audio to send again (``resume_from``). A node takes at most ``capacity`` calls: the next
+one is refused at its start message with 1013 ("try again later") and the nodes that have room.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
 from ferryman.events import Channel
+from ferryman.infra.memory import release_free_memory
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
 from ferryman.pipeline import CallPipeline, WallClock
 
@@ -35,10 +39,21 @@ class AtCapacity(ProtocolError):
         self.nodes = nodes
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A socket's place in its call: the pipeline, the second of the socket's audio to (re)send
+    from, and per channel how much of that audio was already heard (skipped, not re-transcribed)."""
+
+    pipeline: CallPipeline
+    resume_from: float = 0.0
+    skip_s: dict = field(default_factory=dict)
+
+
 @dataclass
 class LiveCall:
     pipeline: CallPipeline
     sink: BusSink
+    audio_offset: float = 0.0          # call time of the first second of the gateway's audio
     channels: set[Channel] = field(default_factory=set)
     dropped: bool = False
     ending: asyncio.Task | None = None
@@ -57,11 +72,13 @@ class Admission:
 class LiveCalls:
     def __init__(self, bus: EventBus, policies: PolicyStore, asr: AsrRuntime, spill_dir,
                  reconnect_grace_s: float = 5.0, admission: Admission | None = None,
-                 on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None):
+                 on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None,
+                 node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None):
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
         self._grace = reconnect_grace_s
         self._admission = admission or Admission(capacity=1_000_000)
         self._on_final, self._on_redis_error = on_final, on_redis_error
+        self._node_id, self._owner_alive = node_id, owner_alive
         self._calls: dict[str, LiveCall] = {}
         self._lock = asyncio.Lock()
 
@@ -75,8 +92,9 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    async def attach(self, call_id: str, start: StartMessage, case: Case) -> CallPipeline:
-        """Claim the start message's channels of ``call_id``, creating the call if new."""
+    async def attach(self, call_id: str, start: StartMessage, case: Case) -> Attachment:
+        """Claim the start message's channels of ``call_id``: a new call, one live here (a socket
+        that came back), or one whose node died (taken over)."""
         async with self._lock:
             call = self._calls.get(call_id) or await self._create(call_id, start, case)
             if call.pipeline.case and call.pipeline.case.case_id != start.case_id:
@@ -89,10 +107,25 @@ class LiveCalls:
             if call.ending:
                 call.ending.cancel()   # the dropped socket came back in time
                 call.ending, call.dropped = None, False
-            for channel in start.channel_names:
-                call.pipeline.open_channel(channel, offset_s=call.pipeline.clock.now())
+            attachment = self._resume_points(call, start)
             call.channels.update(start.channel_names)
-            return call.pipeline
+            return attachment
+
+    def _resume_points(self, call: LiveCall, start: StartMessage) -> Attachment:
+        """A new socket's audio starts at the call's audio offset (new call) or again from the
+        earliest second its channels have not had transcribed; what one channel already had is
+        skipped, so nothing is transcribed twice."""
+        pipeline = call.pipeline
+        points = {ch: pipeline.resume_point(ch) for ch in start.channel_names}
+        if not any(points.values()):                      # fresh channels: audio starts now
+            for channel in start.channel_names:
+                pipeline.open_channel(channel, offset_s=pipeline.clock.now())
+            return Attachment(pipeline)
+        since = min(points.values())
+        for channel in start.channel_names:
+            pipeline.open_channel(channel, offset_s=since)
+        return Attachment(pipeline, round(since - call.audio_offset, 3),
+                          {ch: round(point - since, 3) for ch, point in points.items()})
 
     async def _admit(self) -> None:
         admission = self._admission
@@ -108,11 +141,22 @@ class LiveCalls:
         info = await self._bus.call_info(call_id)
         if info.get("state") in TERMINAL_STATES:
             raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has already ended; use a new call id")
+        taking_over = info.get("state") == "started"
+        owner = info.get("node", "")
+        if taking_over and owner and owner != self._node_id and self._owner_alive and await self._owner_alive(owner):
+            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} is live on node {owner}")
         sink = BusSink(self._bus, self._spill_dir, on_error=self._on_redis_error)
-        pipeline = open_call(call_id, case, sink, WallClock(), self._asr, await self._policies.all(),
-                             agent_id=start.agent_id, on_final=self._on_final)
-        call = self._calls[call_id] = LiveCall(pipeline, sink)
-        await pipeline.start()
+        clock = WallClock(started_at=float(info["started_at"])) if taking_over else WallClock()
+        pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
+                             agent_id=start.agent_id or info.get("agent_id"), on_final=self._on_final)
+        call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))
+        if taking_over:
+            pipeline.resume(await self._bus.history(call_id))
+            log.info("call %s taken over from node %s", call_id, owner or "?")
+        else:
+            call.audio_offset = clock.now()
+            await pipeline.start()
+        await self._bus.set_call_fields(call_id, {"node": self._node_id, "audio_offset": call.audio_offset})
         if self._admission.on_started:
             self._admission.on_started()
         return call
@@ -143,6 +187,7 @@ class LiveCalls:
         await call.pipeline.finish(state, detail)
         await call.sink.close()
         log.info("call %s %s (%d finals)", call_id, state, call.pipeline.final_count)
+        await asyncio.to_thread(release_free_memory)   # the call's decode buffers go back to the system
 
     async def close_all(self) -> None:
         for call_id in list(self._calls):

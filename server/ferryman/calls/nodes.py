@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from typing import Callable
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
@@ -72,6 +73,20 @@ class NodeRegistry:
             out.append({"id": node_id, "url": info.get("url", ""), "live": live, "capacity": capacity,
                         "free": max(0, capacity - live)})
         return out
+
+    async def alive(self, node_id: str) -> bool:
+        """Is that node still there? Its announcement has not expired and its port answers (a
+        killed node's announcement outlives it by a few seconds; its port does not)."""
+        url = await self._redis.hget(node_key(node_id), "url")
+        if not url:
+            return False
+        host, _, port = urlsplit(url).netloc.rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port or 80)), 1.0)
+        except (OSError, asyncio.TimeoutError, ValueError):
+            return False
+        writer.close()
+        return True
 
     async def with_room(self) -> list[str]:
         """Other nodes' URLs that have room now, the emptiest first."""

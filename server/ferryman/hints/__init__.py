@@ -18,13 +18,21 @@ def prepare() -> None:
                                     text="我想先了解一下情况。", t=1.0))
 
 
-def hint_processor(case, policies=None, today: date | None = None):
-    """The engine as a pipeline processor (``async (event) -> [events]``), one per call."""
-    from ferryman.hints.engine import HintEngine
+class HintProcessor:
+    """The engine as a pipeline processor (``await processor(event) -> [events]``), one per call.
+    ``absorb`` feeds it what was said before this node took the call over, saying nothing."""
 
-    engine = HintEngine(case, policies=policies, today=today)
+    def __init__(self, case, policies=None, today: date | None = None):
+        from ferryman.hints.engine import HintEngine
 
-    async def process(event):
-        return engine.on_event(event)
+        self.engine = HintEngine(case, policies=policies, today=today)
 
-    return process
+    async def __call__(self, event):
+        return self.engine.on_event(event)
+
+    def absorb(self, event) -> None:
+        self.engine.on_event(event)
+
+
+def hint_processor(case, policies=None, today: date | None = None) -> HintProcessor:
+    return HintProcessor(case, policies, today)

@@ -99,7 +99,8 @@ def _live_calls(state, settings: Settings) -> tuple[LiveCalls, NodeRegistry]:
     admission = Admission(capacity, nodes_with_room=nodes.with_room, on_refused=metrics.calls_refused.inc,
                           on_started=metrics.calls_started.inc)
     calls = LiveCalls(state.bus, state.policies, state.asr, settings.data_dir / "spill", settings.reconnect_grace_s,
-                      admission, on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc)
+                      admission, on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
+                      node_id=settings.node_name(), owner_alive=nodes.alive)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(state.asr.scheduler)
     return calls, nodes

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ferryman.calls.live import AtCapacity
 from ferryman.events import Channel
-from ferryman.ingest.audio import ChannelResampler, FrameError, split_frame
+from ferryman.ingest.audio import ASR_RATE, ChannelResampler, FrameError, split_frame
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start
 from ferryman.web.auth import AuthError
 
@@ -49,11 +49,13 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
 
 
 class _AudioIn:
-    """Binary frames of one socket -> per-channel 16 kHz samples into the pipeline."""
+    """Binary frames of one socket -> per-channel 16 kHz samples into the pipeline (after
+    skipping, per channel, the audio a resumed call already transcribed)."""
 
-    def __init__(self, start: StartMessage, pipeline, max_frame_bytes: int):
+    def __init__(self, start: StartMessage, pipeline, max_frame_bytes: int, skip_s: dict | None = None):
         self.start, self.pipeline, self.max_frame_bytes = start, pipeline, max_frame_bytes
         self.resamplers = {ch: ChannelResampler(start.sample_rate) for ch in start.channel_names}
+        self.skip = {ch: int(round((skip_s or {}).get(ch, 0.0) * ASR_RATE)) for ch in start.channel_names}
 
     def feed(self, payload: bytes) -> None:
         if len(payload) > self.max_frame_bytes:
@@ -64,7 +66,12 @@ class _AudioIn:
         except FrameError as exc:
             raise ProtocolError(CloseCode.BAD_MESSAGE, f"malformed audio frame: {exc}") from exc
         for name, samples in zip(self.start.channel_names, channels):
-            self.pipeline.push_audio(name, self.resamplers[name](samples))
+            samples = self.resamplers[name](samples)
+            if self.skip[name]:
+                dropped = min(self.skip[name], len(samples))
+                samples, self.skip[name] = samples[dropped:], self.skip[name] - dropped
+            if len(samples):
+                self.pipeline.push_audio(name, samples)
 
 
 async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
@@ -106,10 +113,11 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
         case = await app.cases.get(start.case_id)
         if case is None:
             raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"case {start.case_id} not found; import it first")
-        pipeline = await app.calls.attach(call_id, start, case)
-        channels = start.channel_names
-        await ws.send_json({"type": "started", "call_id": call_id, "channels": channels})
-        await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes))
+        attached = await app.calls.attach(call_id, start, case)
+        pipeline, channels = attached.pipeline, start.channel_names
+        await ws.send_json({"type": "started", "call_id": call_id, "channels": channels,
+                            "resume_from": attached.resume_from})
+        await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes, attached.skip_s))
     except ProtocolError as exc:
         log.info("ingest %s: closing %d: %s", call_id, exc.code, exc.reason)
         if isinstance(exc, AtCapacity):      # the gateway reads where to go before the close
