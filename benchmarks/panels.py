@@ -65,9 +65,11 @@ async def run(shots: Path | None, verbose: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="ferryman-bench-"))
     settings = Settings(data_dir=data, redis_url=None, port=free_port(), tokens=TOKENS)
     with BackgroundServer(create_app(settings), settings.port) as server:
-        url = server.app.state.embedded_redis.url
-        d01 = PublishedReplay(url, CORPUS / "d01.json", f"bench-d01-{int(time.time())}", "a1", data / "spill")
-        d06 = PublishedReplay(url, CORPUS / "d06.json", f"bench-d06-{int(time.time())}", "a2", data / "spill")
+        url = server.app.state.services.embedded_redis.url
+        d01 = PublishedReplay(url, CORPUS / "d01.json", f"bench-d01-{int(time.time())}", "a1", data / "spill",
+                              node_id=settings.node_name())
+        d06 = PublishedReplay(url, CORPUS / "d06.json", f"bench-d06-{int(time.time())}", "a2", data / "spill",
+                              node_id=settings.node_name())
         for replay in (d01, d06):
             await put_case(server, replay)
         async with async_playwright() as pw:

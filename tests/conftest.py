@@ -65,8 +65,9 @@ class LiveCall(PublishedReplay):
     its case uploaded first: tests look at the pages and the API between two turns."""
 
     def __init__(self, server, corpus: Path, name: str, agent_id: str, spill_dir: Path):
-        super().__init__(server.app.state.embedded_redis.url, corpus / f"{name}.json",
-                         f"live-{name}-{uuid.uuid4().hex[:6]}", agent_id, spill_dir)
+        super().__init__(server.app.state.services.embedded_redis.url, corpus / f"{name}.json",
+                         f"live-{name}-{uuid.uuid4().hex[:6]}", agent_id, spill_dir,
+                         node_id=server.app.state.services.settings.node_name())
         self.server = server
 
     async def start(self) -> None:

@@ -50,7 +50,8 @@ class PublishedReplay:
     live call of ``agent_id``, step by step: the panels show it as they would a real call.
     Used by the browser tests and the panel benchmark (no ASR, no audio)."""
 
-    def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path):
+    def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path,
+                 node_id: str = ""):
         from ferryman.bus.streams import BusSink, EventBus
         from ferryman.cases.schema import load_case_file
         from ferryman.infra.redis import async_client
@@ -62,10 +63,13 @@ class PublishedReplay:
         self.sink = BusSink(self.bus, spill_dir)
         self.replay = TranscriptReplay(call_json, self.case, self.sink, call_id=call_id, agent_id=agent_id,
                                        partials=True)
+        self.node_id = node_id      # the node it pretends to be carried by (else the floor ends it as orphaned)
 
     async def start(self) -> None:
         await self.replay.start()
         await self.sink.flush()
+        if self.node_id:
+            await self.bus.adopt(self.call_id, self.node_id, 0.0)
 
     async def play_until(self, predicate: Callable[[TranscriptEvent], bool]) -> TranscriptEvent:
         """Publish turns up to the first matching one; returns once Redis has them all."""

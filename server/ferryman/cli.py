@@ -155,7 +155,8 @@ async def _replay_via_server(args, case) -> None:
     sink = JsonlSink(args.out)
     try:
         follower = asyncio.create_task(follow_call(base, call_id, sink.publish, args.token))
-        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.token, args.speed)
+        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.token, args.speed,
+                           reconnect_s=30.0)   # a node that dies mid-call: go on through another
         await follower
     finally:
         sink.close()

@@ -128,6 +128,12 @@ class CallPipeline:
         self.open_channel(channel).feed(samples)
         self._heard_until[channel] += len(samples) / ASR_RATE
 
+    async def push_audio_async(self, channel: Channel, samples: np.ndarray) -> None:
+        """``push_audio`` with the VAD off the event loop (live calls)."""
+        transcriber = self.open_channel(channel)
+        self._heard_until[channel] += len(samples) / ASR_RATE
+        await transcriber.feed_async(samples)
+
     async def close_channel(self, channel: Channel) -> None:
         transcriber = self._channels.pop(channel, None)
         if transcriber is not None:

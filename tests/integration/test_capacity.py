@@ -76,3 +76,21 @@ def test_health_and_metrics_need_no_token(two_nodes):
                  "ferryman_partials_shed_total", "ferryman_final_latency_seconds_bucket",
                  "ferryman_redis_errors_total", "ferryman_calls_refused_total"):
         assert name in text, name
+
+
+def test_a_call_whose_node_is_gone_and_no_gateway_came_back_is_ended_as_dropped(two_nodes, redis_server):
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.hset("call:orphan-1", mapping={"state": "started", "started_at": time.time() - 30, "node": "ghost",
+                                          "case_id": "X", "agent_id": "a1"})
+    client.sadd("calls:live", "orphan-1")
+    deadline = time.monotonic() + 20                 # the grace (5 s) and a heartbeat or two
+    while client.hget("call:orphan-1", "state") == "started" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.hget("call:orphan-1", "state") == "dropped"
+    assert not client.sismember("calls:live", "orphan-1")
+    ended = [json.loads(fields["e"]) for _, fields in client.xrange("call:orphan-1:events")]
+    assert [e["state"] for e in ended] == ["dropped"] and "ghost" in ended[0]["detail"]   # once, by one node

@@ -42,7 +42,7 @@ def test_unknown_case_is_404(server):
 
 def test_cli_import_reaches_the_running_servers_redis(server, corpus):
     """`ferryman cases import` finds the embedded Redis the server runs on the same data dir."""
-    data_dir = server.app.state.settings.data_dir
+    data_dir = server.app.state.services.settings.data_dir
     env = {**os.environ, "FERRYMAN_DATA_DIR": str(data_dir)}
     env.pop("FERRYMAN_REDIS_URL", None)
     out = subprocess.run([sys.executable, "-m", "ferryman.cli", "cases", "import",

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+import redis
 import websockets
 
 from ferryman.cases.schema import load_case_file
@@ -126,7 +127,7 @@ def test_two_mono_sockets_of_8khz_mulaw_make_one_call(server, corpus):
     assert [e.state for e in events if e.type == "call"] == ["started", "ended"]
 
 
-def test_hints_arrive_on_the_same_socket_as_the_transcript(d06_events):
+def test_hints_arrive_on_the_same_socket_as_the_transcript(d06_events, server):
     _, events = d06_events
     hints = [e for e in events if e.type == "hint"]
     codes = {h.code for h in hints}
@@ -134,5 +135,10 @@ def test_hints_arrive_on_the_same_socket_as_the_transcript(d06_events):
     threat = next(h for h in hints if h.code == "agent_compliance")
     assert threat.evidence.channel == "agent" and threat.suggestion
     assert any(e.type == "mood" for e in events) and any(e.type == "checklist" for e in events)
-    ended = events.index(events[-1])
-    assert all(events.index(h) < ended for h in hints)        # every card before the call's end
+    # the socket stops at the end event, so a card written after it would never reach a panel:
+    # the stream itself must end with the call's end, after every card
+    stored = [json.loads(fields["e"]) for _, fields in
+              redis.Redis.from_url(server.app.state.services.embedded_redis.url, decode_responses=True)
+              .xrange("call:e2e-d06:events")]
+    assert stored[-1]["type"] == "call" and stored[-1]["state"] == "ended"
+    assert [e["type"] for e in stored].count("hint") == len(hints)

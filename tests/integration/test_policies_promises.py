@@ -8,6 +8,7 @@ import pytest
 from ferryman.bus.streams import EventBus
 from ferryman.events import Evidence, HintEvent
 from ferryman.infra.redis import async_client
+from ferryman.records.promises import PromiseLedger
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +36,10 @@ def test_a_promise_hint_is_stored_with_its_event_and_served(server):
                      data={"promise": promise, "case_id": "CASE-PTP"}, t=118.9)
 
     async def scenario():
-        client = async_client(server.app.state.embedded_redis.url)
+        client = async_client(server.app.state.services.embedded_redis.url)
         bus = EventBus(client)
         await bus.append(hint)
-        stored = await bus.promises("CASE-PTP")
+        stored = await PromiseLedger(client).of_case("CASE-PTP")
         await client.aclose()
         return stored
 

@@ -75,7 +75,14 @@ class ChannelTranscriber:
 
     def feed(self, samples: np.ndarray) -> None:
         """Take 16 kHz float32 samples; schedules decodes, returns at once."""
-        frames, probs = self._vad(samples)
+        self._segment(*self._vad(samples))
+
+    async def feed_async(self, samples: np.ndarray) -> None:
+        """The same, the VAD on a worker thread (live calls: the event loop carries every call's
+        sockets; onnxruntime releases the GIL while it runs)."""
+        self._segment(*await asyncio.to_thread(self._vad, samples))
+
+    def _segment(self, frames: np.ndarray, probs: np.ndarray) -> None:
         for snap in self._segmenter.push(frames, probs):
             self._route(snap)
 

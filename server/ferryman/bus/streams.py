@@ -1,22 +1,17 @@
-"""Per-call event streams in Redis, and the call index.
+"""Per-call event streams in Redis: the transport between the pipelines and every reader.
 
     call:{call_id}:events   XADD-ed events ({"e": <event json>}), capped at ~maxlen
-    call:{call_id}          hash: case_id, agent_id, state, started_at, ended_at, and the floor
-                            summary: mood_score, mood_level, last_hint, gravest_hint (JSON)
-    calls:live              set of call ids in progress
     floor:events            every call's floor events (call, hint, mood, coach, ack, promise):
                             what the supervisor wall and the agents' call lists follow
-    ptp:{case_id}           list of promises to pay (JSON): captured with their hint, then
-                            confirmed or corrected by the agent
 
-A subscriber gives the last stream id it saw and receives everything after it, so a socket
-that reconnects misses nothing and repeats nothing.
+An event is appended with what it projects (``records/``: the call index and summaries, the
+promise ledger) in one transaction. A subscriber gives the last stream id it saw and receives
+everything after it, so a socket that reconnects misses nothing and repeats nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from pathlib import Path
@@ -25,31 +20,19 @@ from typing import AsyncIterator, Callable
 import redis
 import redis.asyncio as aioredis
 
-from ferryman.events import CallEvent, Event, HintEvent, MoodEvent, PromiseEvent, parse_event
+from ferryman.events import Event, parse_event
+from ferryman.records import Projection
+from ferryman.records.promises import PromiseLedger
+from ferryman.records.summaries import LIVE, CallSummaries, call_key
 
 log = logging.getLogger(__name__)
-LIVE = "calls:live"
 FLOOR = "floor:events"
 FLOOR_TYPES = ("call", "hint", "mood", "coach", "ack", "promise")
 TERMINAL_STATES = ("ended", "dropped")
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-def gravity(hint: dict) -> tuple[int, int]:
-    """Graver first: severity, then priority (1 is the most urgent)."""
-    return SEVERITY_RANK.get(hint.get("severity", "info"), 0), -int(hint.get("priority", 9))
 
 
 def events_key(call_id: str) -> str:
     return f"call:{call_id}:events"
-
-
-def call_key(call_id: str) -> str:
-    return f"call:{call_id}"
-
-
-def promises_key(case_id: str) -> str:
-    return f"ptp:{case_id}"
 
 
 def _next_id(stream_id: str) -> str:
@@ -59,57 +42,44 @@ def _next_id(stream_id: str) -> str:
 
 
 class EventBus:
-    def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000, floor_maxlen: int = 50000):
+    def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000, floor_maxlen: int = 50000,
+                 projections: list[Projection] | None = None):
         self._redis = redis_client
         self._maxlen, self._floor_maxlen = maxlen, floor_maxlen
+        self._projections = projections if projections is not None else [CallSummaries(),
+                                                                         PromiseLedger(redis_client)]
 
     async def append(self, event: Event) -> str:
-        """Write one event with everything derived from it (call index, floor, summary,
-        promises) in one transaction; returns the event's id in the call's stream."""
-        gravest = await self._redis.hget(call_key(event.call_id), "gravest_hint") \
-            if isinstance(event, HintEvent) else None
+        """Write one event to its streams with what it projects, in one transaction; returns
+        the event's id in the call's stream."""
         pipe = self._redis.pipeline(transaction=True)
         payload = event.to_json()
         pipe.xadd(events_key(event.call_id), {"e": payload}, maxlen=self._maxlen, approximate=True)
         if event.type in FLOOR_TYPES:
             pipe.xadd(FLOOR, {"e": payload}, maxlen=self._floor_maxlen, approximate=True)
-        if isinstance(event, CallEvent):
-            self._index_call(pipe, event)
-        elif isinstance(event, MoodEvent):
-            pipe.hset(call_key(event.call_id), mapping={"mood_score": event.score, "mood_level": event.level})
-        elif isinstance(event, HintEvent):
-            self._summarise_hint(pipe, event, payload, gravest)
-        elif isinstance(event, PromiseEvent):
-            record = {"status": event.status, "amount": event.amount, "due": event.due, "hint_id": event.hint_id,
-                      "by": event.by, "call_id": event.call_id, "t": event.t}
-            pipe.rpush(promises_key(event.case_id), json.dumps(record, ensure_ascii=False))
+        for projection in self._projections:
+            projection.stage(pipe, event)
         results = await pipe.execute()
         return results[0]
-
-    def _summarise_hint(self, pipe, event: HintEvent, payload: str, gravest: str | None) -> None:
-        summary = {"last_hint": payload}
-        if gravest is None or gravity(event.model_dump()) > gravity(json.loads(gravest)):
-            summary["gravest_hint"] = payload
-        pipe.hset(call_key(event.call_id), mapping=summary)
-        if event.code == "promise_to_pay":
-            record = {"status": "captured", **event.data["promise"], "call_id": event.call_id, "t": event.t}
-            pipe.rpush(promises_key(event.data["case_id"]), json.dumps(record, ensure_ascii=False))
-
-    def _index_call(self, pipe, event: CallEvent) -> None:
-        fields = {"state": event.state, f"{'started' if event.state == 'started' else 'ended'}_at": time.time()}
-        if event.state == "started":
-            fields.update(case_id=event.case_id or "", agent_id=event.agent_id or "")
-            pipe.sadd(LIVE, event.call_id)
-        else:
-            pipe.srem(LIVE, event.call_id)
-        pipe.hset(call_key(event.call_id), mapping=fields)
 
     async def call_info(self, call_id: str) -> dict:
         return await self._redis.hgetall(call_key(call_id))
 
-    async def set_call_fields(self, call_id: str, fields: dict) -> None:
-        """Bookkeeping of a live call that is not an event (which node carries it, its audio offset)."""
-        await self._redis.hset(call_key(call_id), mapping=fields)
+    async def adopt(self, call_id: str, node_id: str, audio_offset: float) -> None:
+        """This node carries the call now (bookkeeping that is not an event)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(call_key(call_id), mapping={"node": node_id, "audio_offset": audio_offset})
+        pipe.hdel(call_key(call_id), "orphan_since")
+        await pipe.execute()
+
+    async def orphan_since(self, call_id: str) -> float:
+        """When a call was first seen without a live node (set once, kept until it ends)."""
+        await self._redis.hsetnx(call_key(call_id), "orphan_since", time.time())
+        return float(await self._redis.hget(call_key(call_id), "orphan_since"))
+
+    async def claim_orphan(self, call_id: str, hold_s: int = 60) -> bool:
+        """One node ends an orphaned call: the first to claim it."""
+        return bool(await self._redis.set(f"{call_key(call_id)}:ending", "1", nx=True, ex=hold_s))
 
     async def history(self, call_id: str) -> list[Event]:
         """Every event of the call so far, oldest first."""
@@ -118,9 +88,6 @@ class EventBus:
             events += batch
             after = batch[-1].id
         return events
-
-    async def promises(self, case_id: str) -> list[dict]:
-        return [json.loads(item) for item in await self._redis.lrange(promises_key(case_id), 0, -1)]
 
     async def live_calls(self) -> list[str]:
         return sorted(await self._redis.smembers(LIVE))

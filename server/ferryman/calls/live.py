@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -22,7 +23,7 @@ from ferryman.bus.streams import TERMINAL_STATES, BusSink, EventBus
 from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
-from ferryman.events import Channel
+from ferryman.events import CallEvent, Channel
 from ferryman.infra.memory import release_free_memory
 from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
 from ferryman.pipeline import CallPipeline, WallClock
@@ -156,7 +157,7 @@ class LiveCalls:
         else:
             call.audio_offset = clock.now()
             await pipeline.start()
-        await self._bus.set_call_fields(call_id, {"node": self._node_id, "audio_offset": call.audio_offset})
+        await self._bus.adopt(call_id, self._node_id, call.audio_offset)
         if self._admission.on_started:
             self._admission.on_started()
         return call
@@ -188,6 +189,28 @@ class LiveCalls:
         await call.sink.close()
         log.info("call %s %s (%d finals)", call_id, state, call.pipeline.final_count)
         await asyncio.to_thread(release_free_memory)   # the call's decode buffers go back to the system
+
+    async def end_orphans(self) -> list[str]:
+        """Calls whose node died and whose gateway did not come back within the grace: end them
+        as dropped (so no call stays "started" forever). Any node may do it, once per call."""
+        ended = []
+        for call_id in await self._bus.live_calls():
+            if call_id in self._calls:
+                continue
+            info = await self._bus.call_info(call_id)
+            owner = info.get("node", "")
+            if info.get("state") != "started" or (owner and self._owner_alive and await self._owner_alive(owner)):
+                continue
+            first_seen = await self._bus.orphan_since(call_id)
+            if time.time() - first_seen < self._grace or not await self._bus.claim_orphan(call_id):
+                continue
+            started_at = float(info.get("started_at") or time.time())
+            event = CallEvent(call_id=call_id, state="dropped", t=round(time.time() - started_at, 3),
+                              detail=f"node {owner or '?'} stopped and no gateway came back")
+            await self._bus.append(event)
+            log.warning("call %s dropped: its node %s is gone", call_id, owner or "?")
+            ended.append(call_id)
+        return ended
 
     async def close_all(self) -> None:
         for call_id in list(self._calls):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import redis
@@ -27,9 +27,9 @@ def node_key(node_id: str) -> str:
 
 class NodeRegistry:
     def __init__(self, client: aioredis.Redis, node_id: str, url: str, capacity: int, live: Callable[[], int],
-                 interval_s: float = 2.0):
+                 interval_s: float = 2.0, on_beat: Callable[[], Awaitable[None]] | None = None):
         self._redis, self.node_id, self.url, self.capacity = client, node_id, url, capacity
-        self._live, self._interval = live, interval_s
+        self._live, self._interval, self._on_beat = live, interval_s, on_beat
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -58,8 +58,12 @@ class NodeRegistry:
             await asyncio.sleep(self._interval)
             try:
                 await self.announce()
+                if self._on_beat is not None:
+                    await self._on_beat()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("announcing node %s: %s", self.node_id, exc)
+            except Exception:          # the floor's chores must not stop the announcements
+                log.exception("node %s heartbeat", self.node_id)
 
     async def nodes(self) -> list[dict]:
         """Every node announced recently (this one included), with its free slots."""

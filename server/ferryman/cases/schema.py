@@ -77,7 +77,7 @@ class Case(_Model):
 
 
 class Policy(BaseModel):
-    """A team-wide relief policy (not tied to one case), stored in Redis as policy:{id}."""
+    """A team-wide relief policy (not tied to one case), stored in the Redis hash ``policies``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -1,4 +1,5 @@
-"""Cases and team-wide policies in Redis: ``case:{case_id}``, ``policy:{id}`` (validated JSON)."""
+"""Cases and team-wide policies in Redis: ``case:{case_id}`` and the ``policies`` hash (id -> JSON),
+validated on the way in and out."""
 
 from __future__ import annotations
 
@@ -24,24 +25,31 @@ class CaseStore:
 
 
 
-def policy_key(policy_id: str) -> str:
-    return f"policy:{policy_id}"
+POLICIES = "policies"
+LEGACY_POLICY_KEYS = "policy:*"      # one key per policy, before they moved into one hash
 
 
 class PolicyStore:
-    """Team-wide relief policies (``policy:{id}``), seeded from hints/rules/policies.yaml."""
+    """Team-wide relief policies in one hash, seeded from hints/rules/policies.yaml: every call
+    start reads them all with one HGETALL (no keyspace scan)."""
 
     def __init__(self, redis: aioredis.Redis):
         self._redis = redis
 
     async def seed(self, defaults: list[Policy]) -> None:
-        for policy in defaults:  # never overwrite what a team lead has edited
-            await self._redis.set(policy_key(policy.id), policy.model_dump_json(), nx=True)
+        """Once at start: move policies kept the old way into the hash, then add the defaults a
+        team lead has not edited (never overwriting an edit)."""
+        async for key in self._redis.scan_iter(match=LEGACY_POLICY_KEYS):
+            value = await self._redis.get(key)
+            if value:
+                await self._redis.hsetnx(POLICIES, key.split(":", 1)[1], value)
+            await self._redis.delete(key)
+        for policy in defaults:
+            await self._redis.hsetnx(POLICIES, policy.id, policy.model_dump_json())
 
     async def all(self) -> list[Policy]:
-        keys = sorted([key async for key in self._redis.scan_iter(match="policy:*")])
-        values = await self._redis.mget(keys) if keys else []
-        return [Policy.model_validate_json(v) for v in values if v]
+        stored = await self._redis.hgetall(POLICIES)
+        return [Policy.model_validate_json(stored[key]) for key in sorted(stored)]
 
     async def put(self, policy: Policy) -> None:
-        await self._redis.set(policy_key(policy.id), policy.model_dump_json())
+        await self._redis.hset(POLICIES, policy.id, policy.model_dump_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 
@@ -28,6 +29,10 @@ class HintProcessor:
         self.engine = HintEngine(case, policies=policies, today=today)
 
     async def __call__(self, event):
+        if getattr(event, "type", "") == "transcript" and event.final:
+            # 5-15 ms of matching and scoring: on a worker thread, so the event loop keeps
+            # moving audio and events of the other calls meanwhile (one final per call at a time)
+            return await asyncio.to_thread(self.engine.on_event, event)
         return self.engine.on_event(event)
 
     def absorb(self, event) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.cases.schema import Case, Policy
 from ferryman.events import AckEvent, CoachEvent, HintEvent, PromiseEvent
 from ferryman.web.auth import READ_CALLS, Principal, require
+from ferryman.web.services import Services, ServicesDep
 from ferryman.web.views import call_summary, server_time, visible_live_calls
 
 router = APIRouter(prefix="/api")
@@ -28,8 +29,8 @@ CaseWriter = Annotated[Principal, Depends(require("supervisor", "gateway"))]
 
 
 @router.get("/health")
-async def health(request: Request) -> dict:
-    await request.app.state.redis.ping()
+async def health(svc: ServicesDep) -> dict:
+    await svc.redis.ping()
     return {"ok": True}
 
 
@@ -39,16 +40,16 @@ async def me(who: Anyone) -> dict:
 
 
 # -- cases and policies ------------------------------------------------------------------------
-async def _case_or_404(request: Request, case_id: str) -> Case:
-    case = await request.app.state.cases.get(case_id)
+async def _case_or_404(svc: Services, case_id: str) -> Case:
+    case = await svc.cases.get(case_id)
     if case is None:
         raise HTTPException(404, f"case {case_id} not found")
     return case
 
 
 @router.get("/cases/{case_id}", response_model=Case)
-async def get_case(case_id: str, request: Request, _: CaseWriter) -> Case:
-    return await _case_or_404(request, case_id)
+async def get_case(case_id: str, svc: ServicesDep, _: CaseWriter) -> Case:
+    return await _case_or_404(svc, case_id)
 
 
 def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
@@ -58,34 +59,34 @@ def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
 
 
 @router.put("/cases/{case_id}", response_model=Case)
-async def put_case(case_id: str, case: Case, request: Request, _: CaseWriter) -> Case:
+async def put_case(case_id: str, case: Case, svc: ServicesDep, _: CaseWriter) -> Case:
     _id_must_match_url("case_id", case.case_id, case_id)
-    await request.app.state.cases.put(case)
+    await svc.cases.put(case)
     return case
 
 
 @router.get("/cases/{case_id}/promises")
-async def case_promises(case_id: str, request: Request, _: Supervisor) -> list[dict]:
+async def case_promises(case_id: str, svc: ServicesDep, _: Supervisor) -> list[dict]:
     """Promises to pay on this case's calls, oldest first: captured, then confirmed/corrected."""
-    return await request.app.state.bus.promises(case_id)
+    return await svc.promises.of_case(case_id)
 
 
 @router.get("/policies", response_model=list[Policy])
-async def list_policies(request: Request, _: Reader) -> list[Policy]:
-    return await request.app.state.policies.all()
+async def list_policies(svc: ServicesDep, _: Reader) -> list[Policy]:
+    return await svc.policies.all()
 
 
 @router.put("/policies/{policy_id}", response_model=Policy)
-async def put_policy(policy_id: str, policy: Policy, request: Request, _: Supervisor) -> Policy:
+async def put_policy(policy_id: str, policy: Policy, svc: ServicesDep, _: Supervisor) -> Policy:
     _id_must_match_url("id", policy.id, policy_id)
-    await request.app.state.policies.put(policy)
+    await svc.policies.put(policy)
     return policy
 
 
 # -- calls -------------------------------------------------------------------------------------
-async def _visible_call(request: Request, call_id: str, who: Principal) -> dict:
+async def _visible_call(svc: Services, call_id: str, who: Principal) -> dict:
     """The call's summary, or 404 / 403 (an agent asking for another agent's call)."""
-    summary = await call_summary(request.app.state, call_id)
+    summary = await call_summary(svc, call_id)
     if summary is None:
         raise HTTPException(404, f"call {call_id} not found")
     if not who.may_see_call(summary["agent_id"]):
@@ -99,31 +100,31 @@ def _live(summary: dict) -> None:
 
 
 @router.get("/calls")
-async def live_calls(request: Request, who: Reader) -> list[dict]:
+async def live_calls(svc: ServicesDep, who: Reader) -> list[dict]:
     """The live calls this principal may see, oldest first, with their floor summary."""
-    return await visible_live_calls(request.app.state, who)
+    return await visible_live_calls(svc, who)
 
 
 @router.get("/calls/{call_id}")
-async def call_info(call_id: str, request: Request, who: Reader) -> dict:
-    return await _visible_call(request, call_id, who)
+async def call_info(call_id: str, svc: ServicesDep, who: Reader) -> dict:
+    return await _visible_call(svc, call_id, who)
 
 
 @router.get("/calls/{call_id}/case", response_model=Case)
-async def call_case(call_id: str, request: Request, who: Reader) -> Case:
+async def call_case(call_id: str, svc: ServicesDep, who: Reader) -> Case:
     """The brief of the call's case: what the agent reads before the first word."""
-    summary = await _visible_call(request, call_id, who)
-    return await _case_or_404(request, summary["case_id"])
+    summary = await _visible_call(svc, call_id, who)
+    return await _case_or_404(svc, summary["case_id"])
 
 
 @router.get("/calls/{call_id}/promises")
-async def call_promises(call_id: str, request: Request, who: Reader) -> list[dict]:
-    summary = await _visible_call(request, call_id, who)
-    return [p for p in await request.app.state.bus.promises(summary["case_id"]) if p.get("call_id") == call_id]
+async def call_promises(call_id: str, svc: ServicesDep, who: Reader) -> list[dict]:
+    summary = await _visible_call(svc, call_id, who)
+    return [p for p in await svc.promises.of_case(summary["case_id"]) if p.get("call_id") == call_id]
 
 
-async def _append(request: Request, event) -> dict:
-    event_id = await request.app.state.bus.append(event)
+async def _append(svc: Services, event) -> dict:
+    event_id = await svc.bus.append(event)
     return {**event.model_dump(exclude_none=True), "id": event_id}
 
 
@@ -132,12 +133,12 @@ class Ack(BaseModel):
 
 
 @router.post("/calls/{call_id}/ack")
-async def acknowledge(call_id: str, body: Ack, request: Request, who: Agent) -> dict:
+async def acknowledge(call_id: str, body: Ack, svc: ServicesDep, who: Agent) -> dict:
     """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
-    summary = await _visible_call(request, call_id, who)
+    summary = await _visible_call(svc, call_id, who)
     _live(summary)
-    await _hint(request, call_id, body.hint_id)
-    return await _append(request, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
+    await _hint(svc, call_id, body.hint_id)
+    return await _append(svc, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
 
 
 class Coaching(BaseModel):
@@ -145,11 +146,11 @@ class Coaching(BaseModel):
 
 
 @router.post("/calls/{call_id}/coach")
-async def coach(call_id: str, body: Coaching, request: Request, who: Supervisor) -> dict:
+async def coach(call_id: str, body: Coaching, svc: ServicesDep, who: Supervisor) -> dict:
     """A supervisor's message, delivered on the call's own stream to the agent's panel."""
-    summary = await _visible_call(request, call_id, who)
+    summary = await _visible_call(svc, call_id, who)
     _live(summary)
-    return await _append(request, CoachEvent(call_id=call_id, t=_call_time(summary), text=body.text.strip(),
+    return await _append(svc, CoachEvent(call_id=call_id, t=_call_time(summary), text=body.text.strip(),
                                              by=who.name))
 
 
@@ -160,33 +161,33 @@ class PromiseConfirmation(BaseModel):
 
 
 @router.post("/calls/{call_id}/promise")
-async def confirm_promise(call_id: str, body: PromiseConfirmation, request: Request,
+async def confirm_promise(call_id: str, body: PromiseConfirmation, svc: ServicesDep,
                           who: Agent) -> dict:
     """The agent confirms the captured promise (or corrects amount/date); stored with the case.
 
     Allowed after the call too: agents often confirm in the wrap-up seconds after hanging up."""
-    summary = await _visible_call(request, call_id, who)
-    captured = await _captured(request, summary, body.hint_id)
+    summary = await _visible_call(svc, call_id, who)
+    captured = await _captured(svc, summary, body.hint_id)
     corrected = captured is None or (abs(captured["amount"] - body.amount) > 0.005
                                      or captured.get("due") != body.due.isoformat())
     event = PromiseEvent(call_id=call_id, t=_call_time(summary), status="corrected" if corrected else "confirmed",
                          amount=body.amount, due=body.due.isoformat(), hint_id=body.hint_id,
                          case_id=summary["case_id"], by=who.name)
-    return await _append(request, event)
+    return await _append(svc, event)
 
 
-async def _hint(request: Request, call_id: str, hint_id: str, code: str | None = None) -> HintEvent:
-    event = await request.app.state.bus.event(call_id, hint_id)
+async def _hint(svc: Services, call_id: str, hint_id: str, code: str | None = None) -> HintEvent:
+    event = await svc.bus.event(call_id, hint_id)
     if not isinstance(event, HintEvent) or (code and event.code != code):
         raise HTTPException(422, f"{hint_id} is not a {code or 'hint'} card of call {call_id}")
     return event
 
 
-async def _captured(request: Request, summary: dict, hint_id: str | None) -> dict | None:
+async def _captured(svc: Services, summary: dict, hint_id: str | None) -> dict | None:
     """The promise the hint with this id captured (None when no hint is named)."""
     if hint_id is None:
         return None
-    return (await _hint(request, summary["call_id"], hint_id, "promise_to_pay")).data["promise"]
+    return (await _hint(svc, summary["call_id"], hint_id, "promise_to_pay")).data["promise"]
 
 
 def _call_time(summary: dict) -> float:

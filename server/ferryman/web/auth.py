@@ -115,7 +115,7 @@ def require(*roles: Role):
 
     def dependency(request: Request) -> Principal:
         try:
-            return request.app.state.tokens.authenticate(bearer_token(request), roles)
+            return request.app.state.services.tokens.authenticate(bearer_token(request), roles)
         except AuthError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             raise HTTPException(exc.status, exc.reason, headers=headers) from None

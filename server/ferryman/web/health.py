@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 
 import redis
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from ferryman.metrics import CONTENT_TYPE
+from ferryman.web.services import ServicesDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,24 +27,22 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+async def readyz(svc: ServicesDep) -> JSONResponse:
     reasons = []
-    if getattr(state, "asr", None) is None:
+    if svc.asr is None:
         reasons.append("speech model not loaded")
     try:
-        await asyncio.wait_for(state.redis.ping(), 1.0)
+        await asyncio.wait_for(svc.redis.ping(), 1.0)
     except (redis.RedisError, asyncio.TimeoutError, OSError) as exc:
         reasons.append(f"redis unreachable: {exc or 'timeout'}")
-    calls = getattr(state, "calls", None)
-    live, capacity = (len(calls), calls.capacity) if calls is not None else (0, 0)
-    if calls is None or live >= capacity:
+    live, capacity = len(svc.calls), svc.calls.capacity
+    if live >= capacity:
         reasons.append(f"at capacity ({live}/{capacity} live calls)")
-    body = {"ready": not reasons, "node": state.settings.node_name(), "live_calls": live, "capacity": capacity,
+    body = {"ready": not reasons, "node": svc.settings.node_name(), "live_calls": live, "capacity": capacity,
             "reasons": reasons}
     return JSONResponse(body, status_code=200 if not reasons else 503)
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
+async def metrics(svc: ServicesDep) -> Response:
+    return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE)

@@ -42,7 +42,7 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
         raise ProtocolError(CloseCode.OUT_OF_ORDER, "audio before the start message")
     start = parse_start(parse_control(message.get("text") or ""))
     try:
-        ws.app.state.tokens.authenticate(start.token, ("gateway",))
+        ws.app.state.services.tokens.authenticate(start.token, ("gateway",))
     except AuthError as exc:
         raise exc.as_protocol_error() from None
     return start
@@ -57,7 +57,7 @@ class _AudioIn:
         self.resamplers = {ch: ChannelResampler(start.sample_rate) for ch in start.channel_names}
         self.skip = {ch: int(round((skip_s or {}).get(ch, 0.0) * ASR_RATE)) for ch in start.channel_names}
 
-    def feed(self, payload: bytes) -> None:
+    async def feed(self, payload: bytes) -> None:
         if len(payload) > self.max_frame_bytes:
             raise ProtocolError(CloseCode.FRAME_TOO_LARGE,
                                 f"audio frame of {len(payload)} bytes exceeds {self.max_frame_bytes}")
@@ -71,7 +71,7 @@ class _AudioIn:
                 dropped = min(self.skip[name], len(samples))
                 samples, self.skip[name] = samples[dropped:], self.skip[name] - dropped
             if len(samples):
-                self.pipeline.push_audio(name, samples)
+                await self.pipeline.push_audio_async(name, samples)
 
 
 async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
@@ -79,7 +79,7 @@ async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
     while True:
         message = await _receive(ws)
         if message.get("bytes") is not None:
-            audio.feed(message["bytes"])
+            await audio.feed(message["bytes"])
             continue
         control = parse_control(message.get("text") or "")
         if control["type"] == "stop":
@@ -105,7 +105,7 @@ async def _close(ws: WebSocket, code: int, reason: str = "") -> None:
 
 
 async def ingest_socket(ws: WebSocket, call_id: str) -> None:
-    app = ws.app.state
+    app = ws.app.state.services
     await ws.accept()
     channels: list[Channel] = []
     try:

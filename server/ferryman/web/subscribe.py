@@ -36,7 +36,7 @@ SNAPSHOT_ALERTS = 50
 async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principal:
     """The principal behind the socket's first message; ``ProtocolError`` when refused."""
     try:
-        message = await asyncio.wait_for(ws.receive_text(), ws.app.state.settings.start_timeout_s)
+        message = await asyncio.wait_for(ws.receive_text(), ws.app.state.services.settings.start_timeout_s)
     except asyncio.TimeoutError:
         raise ProtocolError(CloseCode.UNAUTHENTICATED, "no auth message") from None
     except KeyError:   # a binary frame
@@ -45,7 +45,7 @@ async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principa
     if control["type"] != "auth":
         raise ProtocolError(CloseCode.UNAUTHENTICATED, f"expected an auth message first, got '{control['type']}'")
     try:
-        return ws.app.state.tokens.authenticate(control.get("token"), roles)
+        return ws.app.state.services.tokens.authenticate(control.get("token"), roles)
     except AuthError as exc:
         raise exc.as_protocol_error() from None
 
@@ -96,7 +96,7 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
     try:
         after = _after(ws, "0-0")
         who = await authenticate_socket(ws, FOLLOW_CALL)
-        info = await ws.app.state.bus.call_info(call_id)
+        info = await ws.app.state.services.bus.call_info(call_id)
         # a call not started yet may be waited for, but not by an agent: it is no one's call yet
         visible = who.may_see_call(info.get("agent_id")) if info else who.role != "agent"
         if not visible:
@@ -106,7 +106,7 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, _send_events(ws, ws.app.state.bus.follow(call_id, after), stop_at_end=True))
+    await _serve(ws, _send_events(ws, ws.app.state.services.bus.follow(call_id, after), stop_at_end=True))
 
 
 class _CallOwners:
@@ -134,7 +134,7 @@ async def _visible(events: AsyncIterator[Event], who: Principal, owners: _CallOw
 
 async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
-    state = ws.app.state
+    state = ws.app.state.services
     last, recent = await state.bus.floor_tail(SNAPSHOT_ALERTS * 4)
     alerts = [e for e in recent if e.type in ("hint", "coach") and await owners.visible(who, e)]
     alerts = alerts[-SNAPSHOT_ALERTS:]
@@ -163,8 +163,8 @@ async def floor_socket(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    owners = _CallOwners(ws.app.state.bus)
+    owners = _CallOwners(ws.app.state.services.bus)
     if after is None:
         after = await _snapshot(ws, who, owners)
-    events = _visible(ws.app.state.bus.follow_floor(after), who, owners)
+    events = _visible(ws.app.state.services.bus.follow_floor(after), who, owners)
     await _serve(ws, _send_events(ws, events, stop_at_end=False))

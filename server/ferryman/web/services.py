@@ -1,0 +1,48 @@
+"""What the routes and sockets use, as one typed object built in the app's lifespan.
+
+Routes take it as a dependency (``svc: ServicesDep``), sockets read it off their app; nothing in
+``web/`` keeps call logic of its own — it calls these services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from ferryman.asr.runtime import AsrRuntime
+from ferryman.bus.streams import EventBus
+from ferryman.calls.live import LiveCalls
+from ferryman.calls.nodes import NodeRegistry
+from ferryman.cases.store import CaseStore, PolicyStore
+from ferryman.infra.redis import EmbeddedRedis
+from ferryman.metrics import Metrics
+from ferryman.records.promises import PromiseLedger
+from ferryman.settings import Settings
+from ferryman.web.auth import TokenBook
+
+
+@dataclass
+class Services:
+    settings: Settings
+    tokens: TokenBook
+    metrics: Metrics
+    redis: aioredis.Redis
+    embedded_redis: EmbeddedRedis | None
+    cases: CaseStore
+    policies: PolicyStore
+    bus: EventBus
+    promises: PromiseLedger
+    asr: AsrRuntime
+    calls: LiveCalls
+    nodes: NodeRegistry
+
+
+def services(connection: HTTPConnection) -> Services:
+    return connection.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(services)]
