@@ -23,6 +23,11 @@ class UsageError(Exception):
     pass
 
 
+# Far above FERRYMAN_MAX_FRAME_BYTES: a frame between the two reaches the app, which answers it
+# with 1009 and ends the call cleanly (the websocket layer would just cut the connection).
+WS_MAX_MESSAGE_BYTES = 4 << 20
+
+
 # -- serve / demo --------------------------------------------------------------------------
 def _uvicorn_server(settings: Settings, access_log: bool = True):
     import uvicorn
@@ -37,7 +42,7 @@ def _uvicorn_server(settings: Settings, access_log: bool = True):
     prepare_hints()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", ws_max_size=settings.max_frame_bytes * 2, access_log=access_log)
+                            log_level="info", ws_max_size=WS_MAX_MESSAGE_BYTES, access_log=access_log)
     return uvicorn.Server(config)
 
 
@@ -122,15 +127,15 @@ async def _replay(args, settings: Settings) -> None:
     if case_file is None:
         raise UsageError("--case is required with AUDIO")
     case = load_case_file(Path(case_file))
+    if args.server:
+        await _replay_via_server(args, case)
+        return
     if args.transcript:
         sink = JsonlSink(args.out)
         try:
             await replay_transcript(Path(args.transcript), case, sink, args.speed)
         finally:
             sink.close()
-        return
-    if args.server:
-        await _replay_via_server(args, case)
         return
     from ferryman.asr import build_runtime
 
@@ -144,19 +149,22 @@ async def _replay(args, settings: Settings) -> None:
 
 
 async def _replay_via_server(args, case) -> None:
-    from ferryman.client import follow_call, put_case, stream_audio
+    from ferryman.client import follow_call, put_case, stream_audio, stream_transcript
     from ferryman.replay import JsonlSink
 
     base = args.server.rstrip("/")
     if not args.token:
         raise UsageError("--server needs --token (a gateway token of that server)")
-    call_id = args.call_id or f"{Path(args.audio).stem}-{int(time.time() * 1000)}"
+    call_id = args.call_id or f"{Path(args.audio or args.transcript).stem}-{int(time.time() * 1000)}"
     await put_case(base, case, args.token)
     sink = JsonlSink(args.out)
     try:
         follower = asyncio.create_task(follow_call(base, call_id, sink.publish, args.token))
-        await stream_audio(base, call_id, case.case_id, Path(args.audio), args.token, args.speed,
-                           reconnect_s=30.0)   # a node that dies mid-call: go on through another
+        if args.transcript:     # the reference turns through the server's transcript socket
+            await stream_transcript(base, call_id, case.case_id, Path(args.transcript), args.token, args.speed)
+        else:
+            await stream_audio(base, call_id, case.case_id, Path(args.audio), args.token, args.speed,
+                               reconnect_s=30.0)   # a node that dies mid-call: go on through another
         await follower
     finally:
         sink.close()

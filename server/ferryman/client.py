@@ -19,7 +19,7 @@ from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.cases.schema import Case
 from ferryman.events import CallEvent, Event, parse_event
 from ferryman.ingest.audio import ASR_RATE, encode_pcm16, interleave
-from ferryman.ingest.sources import read_stereo, stereo_blocks
+from ferryman.ingest.sources import read_stereo, reference_finals, stereo_blocks
 
 FRAME_S = 0.1
 
@@ -125,6 +125,26 @@ async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, token
                 raise RuntimeError(f"call {call_id}: no node took the call back within {reconnect_s:g} s") from exc
             url = base
             await asyncio.sleep(0.2)
+
+
+async def stream_transcript(base: str, call_id: str, case_id: str, call_json: Path, token: str,
+                            speed: float = 0.0, agent_id: str = "replay") -> dict:
+    """Send a corpus call's reference turns through a transcript socket (no audio), each at its
+    end time divided by ``speed`` (0 = all at once): the server's hint engine, records and
+    panels see them as they would transcribed audio."""
+    start = {"type": "start", "token": token, "case_id": case_id, "agent_id": agent_id, "source": "transcript"}
+    loop = asyncio.get_running_loop()
+    async with websockets.connect(f"{base}/ws/ingest/{call_id}", max_size=None) as ws:
+        await ws.send(json.dumps(start))
+        await _started(ws)
+        began = loop.time()
+        for turn in reference_finals(call_json):
+            if speed > 0:
+                await asyncio.sleep(max(0.0, began + turn.end / speed - loop.time()))
+            await ws.send(json.dumps({"type": "turn", "channel": turn.channel, "text": turn.text,
+                                      "start": turn.start, "end": turn.end}, ensure_ascii=False))
+        await ws.send(json.dumps({"type": "stop"}))
+        return json.loads(await ws.recv())
 
 
 # the node went away (no close frame, going away, restarting, overloaded): the call goes on elsewhere

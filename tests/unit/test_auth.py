@@ -25,6 +25,10 @@ def test_a_known_token_of_an_allowed_role_is_its_principal():
     ("", ("agent",), 401, "no access token"),
     ("t-agen", ("agent",), 401, "unknown"),
     ("t-agent", ("supervisor",), 403, "needs supervisor"),
+    (12345, ("agent",), 401, "string"),
+    (["t-agent"], ("agent",), 401, "string"),
+    ({"t": 1}, ("agent",), 401, "string"),
+    ("x" * 600, ("agent",), 401, "at most 512"),
 ])
 def test_refusals_say_why(token, roles, status, words):
     with pytest.raises(AuthError) as refused:
@@ -71,3 +75,19 @@ def test_cli_adds_a_fresh_token_to_the_file(tmp_path):
     assert oct(path.stat().st_mode)[-3:] == "600"
     bad = subprocess.run(add + ["--role", "agent"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "agent_id" in bad.stderr
+
+
+def test_a_token_holds_at_most_its_share_of_sockets():
+    from ferryman.ingest.protocol import CloseCode, ProtocolError
+    from ferryman.web.auth import SocketQuota
+
+    quota, agent = SocketQuota(2), BOOK.authenticate("t-agent", ("agent",))
+    other = BOOK.authenticate("t-sup", ("supervisor",))
+    with quota.hold(agent), quota.hold(agent):
+        with pytest.raises(ProtocolError) as refused, quota.hold(agent):
+            pass
+        assert refused.value.code == CloseCode.TOO_MANY_SOCKETS
+        with quota.hold(other):      # another token is not affected
+            pass
+    with quota.hold(agent), quota.hold(agent):   # closing a socket gives its place back
+        pass

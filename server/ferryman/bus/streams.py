@@ -6,7 +6,8 @@
 
 An event is appended with what it projects (``records/``: the call index and summaries, the
 promise ledger) in one transaction. A subscriber gives the last stream id it saw and receives
-everything after it, so a socket that reconnects misses nothing and repeats nothing.
+everything after it, so a socket that reconnects misses nothing and repeats nothing. Readers
+share one blocking read per stream on this node (``bus.fanout``), on their own connections.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 import redis
 import redis.asyncio as aioredis
 
+from ferryman.bus.fanout import StreamHub
+from ferryman.bus.spill import write_spill
 from ferryman.events import Event, parse_event
+from ferryman.ids import loggable
+from ferryman.privacy import mask_event
 from ferryman.records import Projection
 from ferryman.records.promises import PromiseLedger
 from ferryman.records.summaries import LIVE, CallSummaries, call_key
@@ -43,15 +48,22 @@ def _next_id(stream_id: str) -> str:
 
 class EventBus:
     def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000, floor_maxlen: int = 50000,
-                 projections: list[Projection] | None = None):
+                 projections: list[Projection] | None = None, reader_redis: aioredis.Redis | None = None,
+                 subscriber_queue: int = 1000, on_error: Callable[[], None] | None = None):
+        """``reader_redis``: the client (pool) the blocking stream reads use, apart from writes."""
         self._redis = redis_client
+        self.hub_redis = reader_redis or redis_client
+        self.hub = StreamHub(self.hub_redis, self._read_key_after, self._decode,
+                             queue_size=subscriber_queue, on_error=on_error)
         self._maxlen, self._floor_maxlen = maxlen, floor_maxlen
         self._projections = projections if projections is not None else [CallSummaries(),
                                                                          PromiseLedger(redis_client)]
 
-    async def append(self, event: Event) -> str:
+    async def append(self, event: Event, also: Callable[[Any], None] | None = None) -> str:
         """Write one event to its streams with what it projects, in one transaction; returns
-        the event's id in the call's stream."""
+        the event's id in the call's stream. Identifying numbers are masked first: no clear
+        copy reaches Redis (``ferryman.privacy``)."""
+        event = mask_event(event)
         pipe = self._redis.pipeline(transaction=True)
         payload = event.to_json()
         pipe.xadd(events_key(event.call_id), {"e": payload}, maxlen=self._maxlen, approximate=True)
@@ -59,6 +71,8 @@ class EventBus:
             pipe.xadd(FLOOR, {"e": payload}, maxlen=self._floor_maxlen, approximate=True)
         for projection in self._projections:
             projection.stage(pipe, event)
+        if also is not None:                   # more for the same transaction (spill replay's progress)
+            also(pipe)
         results = await pipe.execute()
         return results[0]
 
@@ -71,6 +85,10 @@ class EventBus:
         pipe.hset(call_key(call_id), mapping={"node": node_id, "audio_offset": audio_offset})
         pipe.hdel(call_key(call_id), "orphan_since")
         await pipe.execute()
+
+    async def disown(self, call_id: str) -> None:
+        """No node carries the call any more (its node restarted without it)."""
+        await self._redis.hset(call_key(call_id), "node", "")
 
     async def orphan_since(self, call_id: str) -> float:
         """When a call was first seen without a live node (set once, kept until it ends)."""
@@ -93,7 +111,10 @@ class EventBus:
         return sorted(await self._redis.smembers(LIVE))
 
     async def read_after(self, call_id: str, after: str = "0-0", count: int = 500) -> list[Event]:
-        entries = await self._redis.xrange(events_key(call_id), min=_next_id(after), count=count)
+        return await self._read_key_after(events_key(call_id), after, count)
+
+    async def _read_key_after(self, key: str, after: str, count: int) -> list[Event]:
+        entries = await self._redis.xrange(key, min=_next_id(after), count=count)
         return [self._decode(entry_id, fields) for entry_id, fields in entries]
 
     async def event(self, call_id: str, event_id: str) -> Event | None:
@@ -106,30 +127,13 @@ class EventBus:
         last = entries[0][0] if entries else "0-0"
         return last, [self._decode(entry_id, fields) for entry_id, fields in reversed(entries[:count])]
 
-    def follow(self, call_id: str, after: str = "0-0", block_ms: int = 1000) -> AsyncIterator[Event]:
+    def follow(self, call_id: str, after: str = "0-0") -> AsyncIterator[Event]:
         """Every event of the call after ``after``, then new ones as they come."""
-        return self._follow_key(events_key(call_id), after, block_ms)
+        return self.hub.follow(events_key(call_id), after)
 
-    def follow_floor(self, after: str, block_ms: int = 1000) -> AsyncIterator[Event]:
+    def follow_floor(self, after: str) -> AsyncIterator[Event]:
         """Every floor event after ``after`` (ids are the floor stream's), then new ones."""
-        return self._follow_key(FLOOR, after, block_ms)
-
-    async def _follow_key(self, key: str, after: str, block_ms: int) -> AsyncIterator[Event]:
-        """Rides out Redis restarts: it resumes from the last id it delivered."""
-        last, backoff = after, 0.1
-        while True:
-            try:
-                reply = await self._redis.xread({key: last}, block=block_ms, count=500)
-                backoff = 0.1
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("reading %s: %s; retrying in %.1f s", key, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    yield self._decode(entry_id, fields)
+        return self.hub.follow(FLOOR, after)
 
     @staticmethod
     def _decode(entry_id: str, fields: dict) -> Event:
@@ -153,7 +157,7 @@ class BusSink:
         self._writer = asyncio.create_task(self._write_all())
 
     async def publish(self, event: Event) -> None:
-        self._queue.put_nowait(event.model_copy())
+        self._queue.put_nowait(mask_event(event.model_copy()))    # masked before it may be spilled
 
     async def flush(self) -> None:
         """Wait until every event published so far is written (or spilled)."""
@@ -170,28 +174,39 @@ class BusSink:
 
     async def _write_all(self) -> None:
         while (event := await self._queue.get()) is not None:
-            written = await self._write(event)
+            outcome = await self._write(event)
             self._queue.task_done()
-            if not written:
+            if outcome == "refused":           # this event only; the call goes on
+                self._spill([event])
+            elif outcome == "unreachable":     # Redis stays away at the end of the call
                 self._spill([event, *self._drain()])
                 return
         self._queue.task_done()
 
-    async def _write(self, event: Event) -> bool:
-        deadline, backoff = time.monotonic() + self._give_up_after_s, 0.05
+    async def _write(self, event: Event) -> str:
+        """``written``; ``refused`` (Redis answered with an error, three times); ``unreachable``
+        (no Redis for ``give_up_after_s`` once the call is closing)."""
+        deadline, backoff, refusals = time.monotonic() + self._give_up_after_s, 0.05, 0
         while True:
             try:
                 await self._bus.append(event)
-                return True
+                return "written"
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if self._on_error:
                     self._on_error()
                 if self._closing and time.monotonic() > deadline:
                     log.error("redis unreachable for %.0f s: %s", self._give_up_after_s, exc)
-                    return False
+                    return "unreachable"
                 log.warning("publishing to redis failed (%s); retrying", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+            except redis.RedisError as exc:    # out of memory, read-only replica, a bad key...
+                if self._on_error:
+                    self._on_error()
+                refusals += 1
+                log.error("redis refused an event of call %s (%s)", loggable(event.call_id), exc)
+                if refusals >= 3:
+                    return "refused"
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
 
     def _drain(self) -> list[Event]:
         items = []
@@ -203,9 +218,5 @@ class BusSink:
         return items
 
     def _spill(self, events: list[Event]) -> None:
-        self._spill_dir.mkdir(parents=True, exist_ok=True)
-        path = self._spill_dir / f"{events[0].call_id}.jsonl"
-        with path.open("a", encoding="utf-8") as fh:
-            for event in events:
-                fh.write(event.to_json() + "\n")
-        log.error("%d events of call %s spilled to %s", len(events), events[0].call_id, path)
+        path = write_spill(self._spill_dir, events)
+        log.error("%d events of call %s spilled to %s", len(events), loggable(events[0].call_id), path)

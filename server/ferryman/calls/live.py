@@ -81,6 +81,7 @@ class LiveCalls:
         self._on_final, self._on_redis_error = on_final, on_redis_error
         self._node_id, self._owner_alive = node_id, owner_alive
         self._calls: dict[str, LiveCall] = {}
+        self._finishing: set[str] = set()      # ended here, last events still on their way to Redis
         self._lock = asyncio.Lock()
 
     def __len__(self) -> int:
@@ -117,6 +118,8 @@ class LiveCalls:
         earliest second its channels have not had transcribed; what one channel already had is
         skipped, so nothing is transcribed twice."""
         pipeline = call.pipeline
+        if start.source == "transcript":                  # turns carry their own times
+            return Attachment(pipeline)
         points = {ch: pipeline.resume_point(ch) for ch in start.channel_names}
         if not any(points.values()):                      # fresh channels: audio starts now
             for channel in start.channel_names:
@@ -185,8 +188,12 @@ class LiveCalls:
         call = self._calls.pop(call_id, None)
         if call is None:
             return
-        await call.pipeline.finish(state, detail)
-        await call.sink.close()
+        self._finishing.add(call_id)
+        try:
+            await call.pipeline.finish(state, detail)
+            await call.sink.close()
+        finally:
+            self._finishing.discard(call_id)
         log.info("call %s %s (%d finals)", call_id, state, call.pipeline.final_count)
         await asyncio.to_thread(release_free_memory)   # the call's decode buffers go back to the system
 
@@ -195,11 +202,11 @@ class LiveCalls:
         as dropped (so no call stays "started" forever). Any node may do it, once per call."""
         ended = []
         for call_id in await self._bus.live_calls():
-            if call_id in self._calls:
+            if call_id in self._calls or call_id in self._finishing:
                 continue
             info = await self._bus.call_info(call_id)
             owner = info.get("node", "")
-            if info.get("state") != "started" or (owner and self._owner_alive and await self._owner_alive(owner)):
+            if info.get("state") != "started" or await self._carried_elsewhere(owner):
                 continue
             first_seen = await self._bus.orphan_since(call_id)
             if time.time() - first_seen < self._grace or not await self._bus.claim_orphan(call_id):
@@ -211,6 +218,23 @@ class LiveCalls:
             log.warning("call %s dropped: its node %s is gone", call_id, owner or "?")
             ended.append(call_id)
         return ended
+
+    async def _carried_elsewhere(self, owner: str) -> bool:
+        return bool(owner and self._owner_alive and await self._owner_alive(owner))
+
+    async def disown_previous_life(self) -> list[str]:
+        """At start-up: calls Redis says this node carries were carried by a previous process
+        under the same name (killed, crashed). They become orphans like those of a dead node: a
+        gateway that comes back within the grace resumes them, else they end as dropped."""
+        disowned = []
+        for call_id in await self._bus.live_calls():
+            info = await self._bus.call_info(call_id)
+            if info.get("state") == "started" and info.get("node") == self._node_id and call_id not in self._calls:
+                await self._bus.disown(call_id)
+                disowned.append(call_id)
+        if disowned:
+            log.warning("%d calls of this node's previous run are orphans now", len(disowned))
+        return disowned
 
     async def close_all(self) -> None:
         for call_id in list(self._calls):

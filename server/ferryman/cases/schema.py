@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ferryman.ids import IdField
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
@@ -58,7 +60,7 @@ class Plan(_Model):
 
 
 class Case(_Model):
-    case_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
+    case_id: IdField
     customer: Customer
     debt: Debt
     card: Card

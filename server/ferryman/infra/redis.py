@@ -6,9 +6,15 @@ so cases, transcripts and promises survive a restart of the app or of Redis itse
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import fcntl
 import logging
+import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -49,25 +55,48 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    """A private redis-server on a loopback port; ``stop()`` + ``start()`` keeps port and data."""
+    """A private redis-server on a loopback port; ``stop()`` + ``start()`` keeps port and data.
+
+    Owner-only (directory 0700, files 0600), behind a generated password kept in a 0600 file
+    and handed to redis-server on its stdin (never on a command line). The data directory is
+    locked while a server owns it: a second one on the same AOF fails at start with the owner's
+    pid. The child is told to die with this process (Linux ``PR_SET_PDEATHSIG``), so a killed
+    server leaves no orphan; one left by an older version is shut down before ours starts.
+    """
 
     def __init__(self, data_dir: Path, binary: str | None = None, port: int | None = None):
         self.data_dir = Path(data_dir) / "redis"
         self.binary = find_redis_server(binary)
         self.port = port or _free_port()
         self._proc: subprocess.Popen | None = None
+        self._lock_fd: int | None = None
+        self._password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self._password}@127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the process (quick; call it from the thread that lives as long as the server)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                "--protected-mode", "yes", "--logfile", str(self.data_dir / "redis.log")]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        self.data_dir.chmod(0o700)          # transcripts and cases: owner-only, files too (umask)
+        self._lock()
+        self._password = self._password or _owner_only_secret(self.data_dir / "password")
+        _stop_orphan(self.url_file)
+        config = (f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\nappendonly yes\n"
+                  f"appendfsync everysec\nsave \"\"\nprotected-mode yes\nlogfile {self.data_dir / 'redis.log'}\n"
+                  f"requirepass {self._password}\n")
+        self._proc = subprocess.Popen([self.binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, umask=0o077, preexec_fn=_die_with_parent)
+        self._proc.stdin.write(config.encode())
+        self._proc.stdin.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> "EmbeddedRedis":
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -76,10 +105,12 @@ class EmbeddedRedis:
                                        f"(see {self.data_dir / 'redis.log'})")
             try:
                 if client.ping():
-                    log.info("embedded redis on %s, data in %s", self.url, self.data_dir)
-                    self.url_file.write_text(self.url)
+                    log.info("embedded redis on 127.0.0.1:%d, data in %s", self.port, self.data_dir)
+                    _write_owner_only(self.url_file, self.url)
                     return self
             except redis.ConnectionError:
+                time.sleep(0.05)
+            except redis.ResponseError:    # still loading the AOF
                 time.sleep(0.05)
         self.stop()
         raise RedisUnavailable(f"embedded redis-server did not answer within {timeout:.0f} s")
@@ -91,30 +122,113 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         self.url_file.unlink(missing_ok=True)
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        try:  # SHUTDOWN flushes the AOF before exiting
-            redis.Redis(port=self.port, socket_timeout=2).shutdown(nosave=False)
-        except redis.RedisError:
-            pass
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None and self._proc.poll() is None:
+            try:  # SHUTDOWN flushes the AOF before exiting
+                redis.Redis.from_url(self.url, socket_timeout=2).shutdown(nosave=False)
+            except redis.RedisError:
+                pass
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
         self._proc = None
+        self._unlock()
 
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
 
-def async_client(url: str) -> aioredis.Redis:
-    """A client that rides out short outages (a Redis restart) by retrying with backoff."""
-    return aioredis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, health_check_interval=10,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+    @property
+    def died(self) -> bool:
+        """It was started and is gone without ``stop()`` (killed, crashed)."""
+        return self._proc is not None and self._proc.poll() is not None
+
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RedisUnavailable(f"{self.data_dir} is in use by another ferryman server (pid {owner}); "
+                                   "stop it, or give this one its own FERRYMAN_DATA_DIR") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)        # closing releases the flock
+            self._lock_fd = None
+
+
+async def keep_alive(embedded: EmbeddedRedis, interval_s: float = 1.0) -> None:
+    """Restart the embedded redis-server whenever it dies (same port, password and AOF): the
+    clients' retries and the event writers' queues carry the calls over the gap."""
+    while True:
+        await asyncio.sleep(interval_s)
+        if not embedded.died:
+            continue
+        log.error("embedded redis-server died (exit %s); restarting it", embedded.exit_code)
+        try:
+            embedded.spawn()
+            await asyncio.to_thread(embedded.wait_ready)
+        except RedisUnavailable as exc:
+            log.error("restarting the embedded redis-server failed: %s", exc)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass                                                            # not Linux: the lock still guards
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _owner_only_secret(path: Path) -> str:
+    if path.is_file():
+        return path.read_text().strip()
+    secret = secrets.token_urlsafe(24)
+    _write_owner_only(path, secret)
+    return secret
+
+
+def _stop_orphan(url_file: Path) -> None:
+    """A redis-server left running on this directory by a server that died before it could stop it."""
+    if not url_file.is_file():
+        return
+    try:
+        redis.Redis.from_url(url_file.read_text().strip(), socket_timeout=2, socket_connect_timeout=0.5).shutdown(
+            nosave=False)
+        log.warning("stopped an orphaned embedded redis-server (%s)", url_file)
+    except (redis.RedisError, ValueError):
+        pass
+    url_file.unlink(missing_ok=True)
+
+
+def async_client(url: str, max_connections: int = 100, wait_s: float = 10.0) -> aioredis.Redis:
+    """A client that rides out short outages (a Redis restart) by retrying with backoff.
+
+    Its pool holds at most ``max_connections``; a command that finds them all busy waits up to
+    ``wait_s`` for one instead of failing (a burst of sockets queues, it does not break)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=wait_s, decode_responses=True, socket_connect_timeout=2,
+        health_check_interval=10, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    return aioredis.Redis.from_pool(pool)
 
 
 def running_embedded_url(data_dir: Path) -> str | None:

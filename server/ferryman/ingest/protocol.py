@@ -6,6 +6,11 @@
     client -> server   binary audio frames (interleaved L=agent / R=customer when channels=2)
     client -> server   text   {"type": "stop"}
     server -> client   text   {"type": "stopped", "call_id", "finals": n}, then close 1000
+
+A socket started with ``"source": "transcript"`` carries finished turns of a recogniser
+elsewhere (or a recorded call's reference turns) instead of audio, as text messages
+    client -> server   text   {"type": "turn", "channel": "agent"|"customer", "text", "start", "end"}
+and they go through the same pipeline (hints, records, panels) as transcribed audio.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ferryman.events import Channel
+from ferryman.ids import IdField
 
 
 class CloseCode(IntEnum):
@@ -32,6 +38,7 @@ class CloseCode(IntEnum):
     START_TIMEOUT = 4408
     UNAUTHENTICATED = 4401    # no or unknown access token
     FORBIDDEN = 4403          # the token's role may not use this socket, or not for this call
+    TOO_MANY_SOCKETS = 4429   # this token already holds its share of open sockets on this node
 
 
 class ProtocolError(Exception):
@@ -51,15 +58,18 @@ class StartMessage(BaseModel):
 
     type: Literal["start"]
     token: str | None = Field(None, repr=False)
-    case_id: str = Field(min_length=1, max_length=128)
-    agent_id: str = Field(min_length=1, max_length=128)
-    sample_rate: int
+    case_id: IdField
+    agent_id: IdField
+    source: Literal["audio", "transcript"] = "audio"
+    sample_rate: int | None = Field(None, description="required for audio")
     encoding: str = "pcm_s16le"
     channels: int = 2
     channel: Channel | None = Field(None, description="required when channels == 1")
 
     @model_validator(mode="after")
     def _mono_names_its_channel(self) -> "StartMessage":
+        if self.source == "audio" and self.sample_rate is None:
+            raise ValueError("sample_rate is required for audio")
         if self.channels == 1 and self.channel is None:
             raise ValueError("channel ('agent' or 'customer') is required when channels is 1")
         if self.channels == 2 and self.channel is not None:
@@ -94,6 +104,8 @@ def parse_start(data: dict) -> StartMessage:
         start = StartMessage.model_validate(data)
     except ValidationError as exc:
         raise ProtocolError(CloseCode.BAD_MESSAGE, f"bad start message: {_first_error(exc)}") from exc
+    if start.source == "transcript":
+        return start
     if start.sample_rate not in SUPPORTED_RATES:
         raise ProtocolError(CloseCode.UNSUPPORTED_AUDIO,
                             f"sample_rate {start.sample_rate} not supported (use 8000 or 16000)")
@@ -103,3 +115,33 @@ def parse_start(data: dict) -> StartMessage:
     if start.channels not in (1, 2):
         raise ProtocolError(CloseCode.UNSUPPORTED_AUDIO, f"channels {start.channels} not supported (1 or 2)")
     return start
+
+
+class TurnMessage(BaseModel):
+    """One finished turn on a transcript socket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["turn"]
+    channel: Channel
+    text: str = Field(min_length=1, max_length=2000)
+    start: float = Field(ge=0, le=86_400)
+    end: float = Field(ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> "TurnMessage":
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
+def parse_turn(data: dict, start: StartMessage) -> TurnMessage:
+    if start.source != "transcript":
+        raise ProtocolError(CloseCode.BAD_MESSAGE, "turn messages need a socket started with source 'transcript'")
+    try:
+        turn = TurnMessage.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"bad turn message: {_first_error(exc)}") from exc
+    if turn.channel not in start.channel_names:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"channel {turn.channel} is not one of this socket's")
+    return turn

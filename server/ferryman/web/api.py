@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.cases.schema import Case, Policy
 from ferryman.events import AckEvent, CoachEvent, HintEvent, PromiseEvent
+from ferryman.ids import CallIdPath, CaseIdPath, StreamId
 from ferryman.web.auth import READ_CALLS, Principal, require
 from ferryman.web.services import Services, ServicesDep
 from ferryman.web.views import call_summary, server_time, visible_live_calls
@@ -48,7 +49,7 @@ async def _case_or_404(svc: Services, case_id: str) -> Case:
 
 
 @router.get("/cases/{case_id}", response_model=Case)
-async def get_case(case_id: str, svc: ServicesDep, _: CaseWriter) -> Case:
+async def get_case(case_id: CaseIdPath, svc: ServicesDep, _: CaseWriter) -> Case:
     return await _case_or_404(svc, case_id)
 
 
@@ -59,14 +60,14 @@ def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
 
 
 @router.put("/cases/{case_id}", response_model=Case)
-async def put_case(case_id: str, case: Case, svc: ServicesDep, _: CaseWriter) -> Case:
+async def put_case(case_id: CaseIdPath, case: Case, svc: ServicesDep, _: CaseWriter) -> Case:
     _id_must_match_url("case_id", case.case_id, case_id)
     await svc.cases.put(case)
     return case
 
 
 @router.get("/cases/{case_id}/promises")
-async def case_promises(case_id: str, svc: ServicesDep, _: Supervisor) -> list[dict]:
+async def case_promises(case_id: CaseIdPath, svc: ServicesDep, _: Supervisor) -> list[dict]:
     """Promises to pay on this case's calls, oldest first: captured, then confirmed/corrected."""
     return await svc.promises.of_case(case_id)
 
@@ -106,19 +107,19 @@ async def live_calls(svc: ServicesDep, who: Reader) -> list[dict]:
 
 
 @router.get("/calls/{call_id}")
-async def call_info(call_id: str, svc: ServicesDep, who: Reader) -> dict:
+async def call_info(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> dict:
     return await _visible_call(svc, call_id, who)
 
 
 @router.get("/calls/{call_id}/case", response_model=Case)
-async def call_case(call_id: str, svc: ServicesDep, who: Reader) -> Case:
+async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
     """The brief of the call's case: what the agent reads before the first word."""
     summary = await _visible_call(svc, call_id, who)
     return await _case_or_404(svc, summary["case_id"])
 
 
 @router.get("/calls/{call_id}/promises")
-async def call_promises(call_id: str, svc: ServicesDep, who: Reader) -> list[dict]:
+async def call_promises(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> list[dict]:
     summary = await _visible_call(svc, call_id, who)
     return [p for p in await svc.promises.of_case(summary["case_id"]) if p.get("call_id") == call_id]
 
@@ -129,11 +130,11 @@ async def _append(svc: Services, event) -> dict:
 
 
 class Ack(BaseModel):
-    hint_id: str = Field(pattern=r"^\d+-\d+$", description="the stream id of the hint card")
+    hint_id: StreamId = Field(description="the stream id of the hint card")
 
 
 @router.post("/calls/{call_id}/ack")
-async def acknowledge(call_id: str, body: Ack, svc: ServicesDep, who: Agent) -> dict:
+async def acknowledge(call_id: CallIdPath, body: Ack, svc: ServicesDep, who: Agent) -> dict:
     """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
     summary = await _visible_call(svc, call_id, who)
     _live(summary)
@@ -146,7 +147,7 @@ class Coaching(BaseModel):
 
 
 @router.post("/calls/{call_id}/coach")
-async def coach(call_id: str, body: Coaching, svc: ServicesDep, who: Supervisor) -> dict:
+async def coach(call_id: CallIdPath, body: Coaching, svc: ServicesDep, who: Supervisor) -> dict:
     """A supervisor's message, delivered on the call's own stream to the agent's panel."""
     summary = await _visible_call(svc, call_id, who)
     _live(summary)
@@ -157,11 +158,11 @@ async def coach(call_id: str, body: Coaching, svc: ServicesDep, who: Supervisor)
 class PromiseConfirmation(BaseModel):
     amount: float = Field(gt=0, le=10_000_000)
     due: date
-    hint_id: str | None = Field(None, pattern=r"^\d+-\d+$")
+    hint_id: StreamId | None = None
 
 
 @router.post("/calls/{call_id}/promise")
-async def confirm_promise(call_id: str, body: PromiseConfirmation, svc: ServicesDep,
+async def confirm_promise(call_id: CallIdPath, body: PromiseConfirmation, svc: ServicesDep,
                           who: Agent) -> dict:
     """The agent confirms the captured promise (or corrects amount/date); stored with the case.
 

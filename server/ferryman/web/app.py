@@ -10,19 +10,21 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from ferryman.bus.spill import SpillReplayer
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import Admission, LiveCalls
 from ferryman.calls.nodes import NodeRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
 from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
-from ferryman.infra.redis import EmbeddedRedis, async_client
+from ferryman.infra.redis import EmbeddedRedis, async_client, keep_alive
 from ferryman.metrics import Metrics
 from ferryman.records.promises import PromiseLedger
 from ferryman.records.summaries import CallSummaries
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.api import router as api_router
-from ferryman.web.auth import TokenBook
+from ferryman.web.auth import SocketQuota, TokenBook
+from ferryman.web.guards import BodyLimit, SecurityHeaders
 from ferryman.web.health import router as health_router
 from ferryman.web.ingest_ws import ingest_socket
 from ferryman.web.services import Services
@@ -39,18 +41,28 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.services = svc = await _start_services(settings, Metrics(), asr)
+        watchdog = asyncio.create_task(keep_alive(svc.embedded_redis)) if svc.embedded_redis else None
         log.info("ferryman node %s ready on http://%s:%d (at most %d calls)", settings.node_name(),
                  settings.host, settings.port, svc.calls.capacity)
         try:
             yield
         finally:
+            if watchdog:
+                watchdog.cancel()
             await svc.nodes.stop()
             await svc.calls.close_all()
+            await svc.bus.hub.close()
+            if svc.bus.hub_redis is not svc.redis:
+                await svc.bus.hub_redis.aclose()
             await svc.redis.aclose()
             if svc.embedded_redis:
                 await asyncio.to_thread(svc.embedded_redis.stop)
 
-    app = FastAPI(title="Ferryman", version="0.1.0", lifespan=lifespan)
+    docs = settings.api_docs      # the API's own pages stay off unless asked for
+    app = FastAPI(title="Ferryman", version="0.1.0", lifespan=lifespan, docs_url="/docs" if docs else None,
+                  redoc_url=None, openapi_url="/openapi.json" if docs else None)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.include_router(api_router)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
@@ -75,14 +87,17 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     embedded, url = None, settings.redis_url
     if not url:
         embedded = EmbeddedRedis(settings.data_dir, settings.redis_server_bin)
-        await asyncio.to_thread(embedded.start)
+        embedded.spawn()                          # from this thread: the child dies with the server
+        await asyncio.to_thread(embedded.wait_ready)
         url = embedded.url
-    client = async_client(url)
+    client = async_client(url, settings.redis_connections)
+    readers = async_client(url, settings.redis_stream_readers)
     policies = PolicyStore(client)
     await asyncio.to_thread(prepare_hints)
     await policies.seed(load_rules().default_policies)
     promises = PromiseLedger(client)
-    bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises])
+    bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises], reader_redis=readers,
+                   subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc)
     if asr is None:
         from ferryman.asr import build_runtime
 
@@ -90,7 +105,8 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     capacity = settings.call_capacity()
     calls: LiveCalls
     nodes = NodeRegistry(client, settings.node_name(), settings.advertised_url(), capacity, live=lambda: len(calls),
-                         on_beat=lambda: calls.end_orphans())
+                         on_beat=lambda: _floor_chores(replayer, calls))
+    replayer = SpillReplayer(bus, client, settings.data_dir / "spill")
     admission = Admission(capacity, nodes_with_room=nodes.with_room, on_refused=metrics.calls_refused.inc,
                           on_started=metrics.calls_started.inc)
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
@@ -98,6 +114,14 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
                       node_id=settings.node_name(), owner_alive=nodes.alive)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
+    await calls.disown_previous_life()
     await nodes.start()
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client), policies, bus, promises, asr,
-                    calls, nodes)
+                    calls, nodes, SocketQuota(settings.max_sockets_per_token))
+
+
+async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls) -> None:
+    """On every heartbeat Redis answered: spilled events back first (a call's own end may be among
+    them), then calls whose node is gone ended as dropped."""
+    await replayer.replay()
+    await calls.end_orphans()

@@ -13,10 +13,12 @@ in its start message, so tokens stay out of URLs and access logs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import yaml
 from fastapi import HTTPException, Request
@@ -51,6 +53,7 @@ class Principal:
     role: Role
     agent_id: str | None
     name: str
+    token_id: str = ""     # a digest of the token: counts what one token holds, never logged in clear
 
     def may_see_call(self, call_agent_id: str | None) -> bool:
         """Agents see their own calls; supervisors and the gateway (which streams them) see all."""
@@ -96,13 +99,38 @@ class TokenBook:
     def authenticate(self, token: str | None, allowed: Iterable[Role]) -> Principal:
         if not token:
             raise AuthError(401, "no access token given")
-        grant = self._by_digest.get(_digest(token))
+        if not isinstance(token, str) or len(token) > 512:
+            raise AuthError(401, "an access token is a string of at most 512 characters")
+        digest = _digest(token)
+        grant = self._by_digest.get(digest)
         if grant is None:
             raise AuthError(401, "unknown access token")
         allowed = tuple(allowed)
         if grant.role not in allowed:
             raise AuthError(403, f"role '{grant.role}' may not do this (needs {' or '.join(allowed)})")
-        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role)
+        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, digest[:16])
+
+
+class SocketQuota:
+    """Open subscriber sockets per token on this node: one panel left open in every tab must not
+    take the floor's sockets."""
+
+    def __init__(self, per_token: int):
+        self.per_token = per_token
+        self._open: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def hold(self, who: Principal) -> Iterator[None]:
+        if self._open[who.token_id] >= self.per_token:
+            raise ProtocolError(CloseCode.TOO_MANY_SOCKETS,
+                                f"this token already holds {self.per_token} open sockets on this node")
+        self._open[who.token_id] += 1
+        try:
+            yield
+        finally:
+            self._open[who.token_id] -= 1
+            if not self._open[who.token_id]:
+                del self._open[who.token_id]
 
 
 def bearer_token(request: Request) -> str | None:

@@ -15,21 +15,30 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ferryman.calls.live import AtCapacity
 from ferryman.events import Channel
+from ferryman.ids import loggable
 from ferryman.ingest.audio import ASR_RATE, ChannelResampler, FrameError, split_frame
-from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start
+from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start, parse_turn
 from ferryman.web.auth import AuthError
+from ferryman.web.subscribe import check_call_id
 
 log = logging.getLogger(__name__)
 
 
 class _Dropped(Exception):
-    """The client went away without a stop message."""
+    """The client went away without a stop message (or went silent: then we close on it)."""
+
+    def __init__(self, reason: str, close_code: int | None = None):
+        super().__init__(reason)
+        self.close_code = close_code
 
 
 async def _receive(ws: WebSocket) -> dict:
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
-        raise _Dropped(f"socket closed by client ({message.get('code', 1005)})")
+        code = message.get("code", 1005)
+        if code == CloseCode.FRAME_TOO_LARGE:   # cut by the websocket layer: a client error, not a drop
+            raise ProtocolError(CloseCode.FRAME_TOO_LARGE, "message larger than the server accepts")
+        raise _Dropped(f"socket closed by client ({code})")
     return message
 
 
@@ -54,10 +63,12 @@ class _AudioIn:
 
     def __init__(self, start: StartMessage, pipeline, max_frame_bytes: int, skip_s: dict | None = None):
         self.start, self.pipeline, self.max_frame_bytes = start, pipeline, max_frame_bytes
-        self.resamplers = {ch: ChannelResampler(start.sample_rate) for ch in start.channel_names}
+        self.resamplers = {ch: ChannelResampler(start.sample_rate or ASR_RATE) for ch in start.channel_names}
         self.skip = {ch: int(round((skip_s or {}).get(ch, 0.0) * ASR_RATE)) for ch in start.channel_names}
 
     async def feed(self, payload: bytes) -> None:
+        if self.start.source != "audio":
+            raise ProtocolError(CloseCode.BAD_MESSAGE, "audio frame on a socket started with source 'transcript'")
         if len(payload) > self.max_frame_bytes:
             raise ProtocolError(CloseCode.FRAME_TOO_LARGE,
                                 f"audio frame of {len(payload)} bytes exceeds {self.max_frame_bytes}")
@@ -74,16 +85,23 @@ class _AudioIn:
                 await self.pipeline.push_audio_async(name, samples)
 
 
-async def _stream(ws: WebSocket, audio: _AudioIn) -> None:
+async def _stream(ws: WebSocket, audio: _AudioIn, idle_s: float) -> None:
     """Receive frames until the stop message."""
     while True:
-        message = await _receive(ws)
+        try:
+            message = await asyncio.wait_for(_receive(ws), idle_s)
+        except asyncio.TimeoutError:
+            raise _Dropped(f"nothing received for {idle_s:g} s", CloseCode.START_TIMEOUT) from None
         if message.get("bytes") is not None:
             await audio.feed(message["bytes"])
             continue
         control = parse_control(message.get("text") or "")
         if control["type"] == "stop":
             return
+        if control["type"] == "turn":
+            turn = parse_turn(control, audio.start)
+            await audio.pipeline.push_turn(turn.channel, turn.text, turn.start, turn.end)
+            continue
         if control["type"] == "start":
             raise ProtocolError(CloseCode.OUT_OF_ORDER, "a second start message on the same socket")
         raise ProtocolError(CloseCode.BAD_MESSAGE, f"unknown message type '{control['type']}'")
@@ -109,6 +127,7 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
     await ws.accept()
     channels: list[Channel] = []
     try:
+        check_call_id(call_id)
         start = await _receive_start(ws, app.settings.start_timeout_s)
         case = await app.cases.get(start.case_id)
         if case is None:
@@ -117,18 +136,21 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
         pipeline, channels = attached.pipeline, start.channel_names
         await ws.send_json({"type": "started", "call_id": call_id, "channels": channels,
                             "resume_from": attached.resume_from})
-        await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes, attached.skip_s))
+        await _stream(ws, _AudioIn(start, pipeline, app.settings.max_frame_bytes, attached.skip_s),
+                      app.settings.ingest_idle_s)
     except ProtocolError as exc:
-        log.info("ingest %s: closing %d: %s", call_id, exc.code, exc.reason)
+        log.info("ingest %s: closing %d: %s", loggable(call_id), exc.code, loggable(exc.reason, 200))
         if isinstance(exc, AtCapacity):      # the gateway reads where to go before the close
             await _send(ws, {"type": "refused", "code": int(exc.code), "reason": exc.reason, "nodes": exc.nodes})
         await _close(ws, exc.code, exc.reason)
         await app.calls.detach(call_id, channels, dropped=False, detail=exc.reason)
     except (_Dropped, WebSocketDisconnect) as exc:
-        log.info("ingest %s: %s", call_id, exc)
+        log.info("ingest %s: %s", loggable(call_id), exc)
+        if isinstance(exc, _Dropped) and exc.close_code:
+            await _close(ws, exc.close_code, str(exc))
         await app.calls.detach(call_id, channels, dropped=True, detail=str(exc) or "socket dropped")
     except Exception:
-        log.exception("ingest %s failed", call_id)
+        log.exception("ingest %s failed", loggable(call_id))
         await _close(ws, CloseCode.INTERNAL_ERROR, "internal error")
         await app.calls.detach(call_id, channels, dropped=False, detail="internal error")
     else:

@@ -22,7 +22,7 @@ from ferryman.infra.redis import EmbeddedRedis
 from ferryman.metrics import Metrics
 from ferryman.records.promises import PromiseLedger
 from ferryman.settings import Settings
-from ferryman.web.auth import TokenBook
+from ferryman.web.auth import SocketQuota, TokenBook
 
 
 @dataclass
@@ -39,6 +39,7 @@ class Services:
     asr: AsrRuntime
     calls: LiveCalls
     nodes: NodeRegistry
+    sockets: SocketQuota
 
 
 def services(connection: HTTPConnection) -> Services:

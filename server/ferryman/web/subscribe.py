@@ -8,7 +8,9 @@
                                      events after it
 
 The client's first message is ``{"type": "auth", "token": "..."}``; an unknown token closes the
-socket with 4401, a role or call it may not see with 4403. Each event carries its stream ``id``;
+socket with 4401, a role or call it may not see with 4403, a token that already holds its share
+of sockets on this node (``FERRYMAN_MAX_SOCKETS_PER_TOKEN``) with 4429. If the events cannot be
+read (Redis gone for good), the socket closes with 1011 and the reason. Each event carries its stream ``id``;
 a client that reconnects with the last id it saw gets exactly what it missed. Agents see only
 their own calls; supervisors see every call.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
+import logging
 from typing import AsyncIterator
 
 from fastapi import WebSocket
@@ -25,11 +27,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.events import CallEvent, Event
+from ferryman.ids import describe_id_rule, valid_id, valid_stream_id
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
 from ferryman.web.views import call_summary, server_time, visible_live_calls
 
-STREAM_ID = re.compile(r"^\d+(-\d+)?$")
+log = logging.getLogger(__name__)
 SNAPSHOT_ALERTS = 50
 
 
@@ -52,9 +55,11 @@ async def authenticate_socket(ws: WebSocket, roles: tuple[str, ...]) -> Principa
 
 def _after(ws: WebSocket, default: str | None) -> str | None:
     after = ws.query_params.get("after") or default
-    if after is not None and not STREAM_ID.match(after):
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"'after' must be a stream id like 1700000000000-0, not {after!r}")
+    if after is not None and not valid_stream_id(after):
+        raise ProtocolError(CloseCode.BAD_MESSAGE,
+                            f"'after' must be a stream id like 1700000000000-0, not {after[:40]!r}")
     return after
+
 
 
 async def _until_disconnect(ws: WebSocket) -> None:
@@ -62,8 +67,20 @@ async def _until_disconnect(ws: WebSocket) -> None:
         pass  # subscribers have nothing more to say; ignore anything they send
 
 
-async def _serve(ws: WebSocket, forward) -> None:
-    """Run ``forward`` until it ends or the client goes away; protocol errors close the socket."""
+async def _serve(ws: WebSocket, who: Principal, forward) -> None:
+    """Run ``forward`` until it ends or the client goes away, within the token's socket quota;
+    a failure closes the socket with its code (1011 for anything but a protocol error)."""
+    try:
+        with ws.app.state.services.sockets.hold(who):
+            await _forward_until_disconnect(ws, forward)
+    except ProtocolError as exc:
+        await _refuse(ws, exc)
+    except Exception as exc:    # a socket's failure is never the server's
+        log.error("subscriber socket %s failed: %s", ws.url.path, exc)
+        await _refuse(ws, ProtocolError(CloseCode.INTERNAL_ERROR, f"events unavailable: {type(exc).__name__}"))
+
+
+async def _forward_until_disconnect(ws: WebSocket, forward) -> None:
     tasks = [asyncio.create_task(forward), asyncio.create_task(_until_disconnect(ws))]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -91,9 +108,15 @@ async def _refuse(ws: WebSocket, exc: ProtocolError) -> None:
         pass
 
 
+def check_call_id(call_id: str) -> None:
+    if not valid_id(call_id):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"call id must be {describe_id_rule()} characters")
+
+
 async def calls_socket(ws: WebSocket, call_id: str) -> None:
     await ws.accept()
     try:
+        check_call_id(call_id)
         after = _after(ws, "0-0")
         who = await authenticate_socket(ws, FOLLOW_CALL)
         info = await ws.app.state.services.bus.call_info(call_id)
@@ -106,7 +129,7 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, _send_events(ws, ws.app.state.services.bus.follow(call_id, after), stop_at_end=True))
+    await _serve(ws, who, _send_events(ws, ws.app.state.services.bus.follow(call_id, after), stop_at_end=True))
 
 
 class _CallOwners:
@@ -163,8 +186,12 @@ async def floor_socket(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
+    await _serve(ws, who, _floor(ws, who, after))
+
+
+async def _floor(ws: WebSocket, who: Principal, after: str | None) -> None:
     owners = _CallOwners(ws.app.state.services.bus)
     if after is None:
         after = await _snapshot(ws, who, owners)
     events = _visible(ws.app.state.services.bus.follow_floor(after), who, owners)
-    await _serve(ws, _send_events(ws, events, stop_at_end=False))
+    await _send_events(ws, events, stop_at_end=False)

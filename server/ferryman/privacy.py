@@ -1,0 +1,129 @@
+"""Numbers that identify a person, masked before anything is stored or sent (the last four kept).
+
+A debtor reads out an ID number to verify, a new phone number, the card they will pay from;
+the agent needs it on the line, but no copy of it belongs in Redis, the AOF, a spill file, a
+panel or a log. Found in what ASR writes and people type:
+
+- digits in ASCII, full width or Chinese numerals (``幺三八…``, ``一三八…``), alone or in
+  groups (``138 1234 5678``, ``6222-0212-…``, ``幺三八，一二三四，五六七八``);
+- 11-digit mobile numbers (``1[3-9]…``);
+- 18-character resident IDs (17 digits + a digit or X) with a valid ISO 7064 check character, or
+  a plausible region and birth date (one misheard digit still names a person);
+- 16–19-digit card numbers with a valid Luhn digit, or said next to a card word.
+
+Groups joined by commas count only when the whole is one of these with its check passing (or a
+card number right after a card word), so a list of amounts (``5000，3000，2000，1000``) stays.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+_DIGITS = {**{c: str(i) for i, c in enumerate("0123456789")},
+           **{c: str(i) for i, c in enumerate("０１２３４５６７８９")},
+           "零": "0", "〇": "0", "○": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+           "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+_D = "".join(_DIGITS)
+_SOFT = r"[ \u00a0\u3000\-–—]"      # spaces and dashes: a grouping, whatever the number
+_HARD = r"[,，、]"                   # commas: only for numbers whose check passes
+_RUN = re.compile(rf"[{_D}](?:(?:{_SOFT}|{_HARD})?[{_D}])*(?:{_SOFT}?[Xx×](?![A-Za-z]))?")
+_CARD_WORDS = re.compile(r"卡|账号|帐号|尾号")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+# Keys whose values are identifiers or codes, never free text.
+_NOT_TEXT = frozenset({"id", "type", "code", "channel", "state", "due", "by", "level", "source", "kind"})
+
+
+def _normalise(run: str) -> str:
+    return "".join(_DIGITS.get(c, "X" if c in "Xx×" else "") for c in run)
+
+
+def _id_check_ok(number: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
+    return _ID_CHECK[total % 11] == number[17].upper()
+
+
+def _plausible_id(number: str) -> bool:
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return number[0] in "12345678" and 1900 <= born.year <= date.today().year
+
+
+def _luhn_ok(number: str) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(number)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def classify(number: str, context: str = "", strict: bool = False) -> str | None:
+    """``mobile``, ``id``, ``card`` or None for a normalised digit string. ``strict`` (groups
+    joined by commas): an ID only with its check character."""
+    digits = number.rstrip("X")
+    if "X" in digits:
+        return None
+    if len(number) == 11 and number == digits and re.fullmatch(r"1[3-9]\d{9}", number):
+        return "mobile"
+    if len(number) == 18 and len(digits) >= 17:
+        if _id_check_ok(number) or (not strict and _plausible_id(number)):
+            return "id"
+    if 16 <= len(number) <= 19 and number == digits:
+        if _luhn_ok(number) or _CARD_WORDS.search(context):
+            return "card"
+    return None
+
+
+def _masked(number: str) -> str:
+    return "*" * (len(number) - 4) + number[-4:]
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every identifying number replaced by ``*``s and its last four digits."""
+    if not text or not any(c in _DIGITS for c in text):
+        return text
+    out, last = [], 0
+    for match in _RUN.finditer(text):
+        for start, end in _identifying_spans(text, match):
+            out += [text[last:start], _masked(_normalise(text[start:end]))]
+            last = end
+    return "".join(out) + text[last:] if out else text
+
+
+def _identifying_spans(text: str, match: re.Match) -> list[tuple[int, int]]:
+    """The run as one number when it is one; else each comma-separated piece that is."""
+    run = match.group()
+    if len(_normalise(run)) < 11:
+        return []
+    context = text[max(0, match.start() - 12):match.start()]
+    if classify(_normalise(run), context, strict=re.search(_HARD, run) is not None):
+        return [(match.start(), match.end())]
+    spans, offset = [], match.start()
+    for piece in re.split(f"({_HARD})", run):
+        number = _normalise(piece)
+        if len(number) >= 11 and not re.fullmatch(_HARD, piece) and classify(number, text[max(0, offset - 12):offset]):
+            spans.append((offset, offset + len(piece)))
+        offset += len(piece)
+    return spans
+
+
+def mask_event(event):
+    """The event as it may be stored and sent: free text masked (the same object if nothing was)."""
+    data = event.model_dump()
+    masked = mask_value(data)
+    return event if masked == data else type(event).model_validate(masked)
+
+
+def mask_value(value: Any, key: str = "") -> Any:
+    """Free text anywhere inside ``value`` (dicts, lists) masked; ids and codes left alone."""
+    if isinstance(value, str):
+        return value if key in _NOT_TEXT or key.endswith("_id") else mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_value(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(v, key) for v in value]
+    return value
