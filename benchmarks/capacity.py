@@ -39,21 +39,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 from asr_streaming import CORPUS, final_latencies, pct  # noqa: E402  (same definitions as the ASR benchmark)
+
+from support import ServeProcess  # noqa: E402
 
 GATEWAY, SUPERVISOR = "bench-gateway", "bench-supervisor"
 # The figures the issue was filed with (one server on 2 cores, before this change).
 BEFORE = {1: (1.16, 2.15, None, 0.124), 2: (1.08, 1.62, None, None), 3: (1.19, 2.11, None, None),
           4: (1.22, 2.21, 2.82, 0.152)}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -85,30 +79,15 @@ def scrape(http: str) -> dict[str, float]:
     return out
 
 
-class Node:
+class Node(ServeProcess):
     def __init__(self, data_dir: Path, source: Path | None = None):
-        self.port = free_port()
-        self.http, self.ws = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
-        env = {**os.environ, "FERRYMAN_PORT": str(self.port), "FERRYMAN_DATA_DIR": str(data_dir),
-               "FERRYMAN_MAX_CALLS": "1000",
+        env = {"FERRYMAN_DATA_DIR": str(data_dir), "FERRYMAN_MAX_CALLS": "1000",
                "FERRYMAN_TOKENS": json.dumps({GATEWAY: {"role": "gateway"}, SUPERVISOR: {"role": "supervisor"}})}
         if source is not None:                      # another revision's code, this virtualenv
             env["PYTHONPATH"] = str(source / "server")
             env["FERRYMAN_MODEL_DIR"] = str(ROOT / "models" / "whisper-base")
-        self.proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "ferryman"), "serve"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:   # /api/health answers once the app has started (the model loads before)
-                if urllib.request.urlopen(f"{self.http}/api/health", timeout=2).status == 200:
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("the node did not become ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        super().__init__(env)
+        self.wait_ready()   # /api/health answers once the app has started (the model loads before)
 
 
 async def one_call(node: Node, call_id: str, name: str, out: Path) -> None:

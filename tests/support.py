@@ -4,9 +4,13 @@ Redis turn by turn as a live call (no ASR, no audio)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +47,47 @@ class BackgroundServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(30)
+
+
+class ServeProcess:
+    """``ferryman serve`` as its own process on a free port (``env``: FERRYMAN_* overrides), as
+    an operator runs it: the floor test, the capacity and fault benchmarks."""
+
+    ROOT = Path(__file__).resolve().parents[1]
+
+    def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None):
+        self.port = port or free_port()
+        self.http, self.ws = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "FERRYMAN_PORT": str(self.port), **env}
+        if log:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+        out = open(log, "ab") if log else subprocess.DEVNULL
+        self.proc = subprocess.Popen([str(self.ROOT / ".venv" / "bin" / "ferryman"), "serve"], env=self.env,
+                                     stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+
+    def wait_ready(self, path: str = "/api/health", seconds: float = 120) -> "ServeProcess":
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ferryman serve exited ({self.proc.returncode})")
+            try:
+                if urllib.request.urlopen(f"{self.http}{path}", timeout=2).status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.http}{path} never answered 200")
+
+    def rss_mb(self) -> float:
+        return int(Path(f"/proc/{self.proc.pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
 
 
 class PublishedReplay:

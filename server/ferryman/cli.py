@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ class UsageError(Exception):
 
 # Far above FERRYMAN_MAX_FRAME_BYTES: a frame between the two reaches the app, which answers it
 # with 1009 and ends the call cleanly (the websocket layer would just cut the connection).
-WS_MAX_MESSAGE_BYTES = 4 << 20
+WS_MAX_MESSAGE_BYTES = 1 << 20
 
 
 # -- serve / demo --------------------------------------------------------------------------
@@ -220,12 +221,13 @@ def cmd_tokens(args, settings: Settings) -> None:
     path = Path(args.file or settings.tokens_file or "tokens.yaml")
     grants = load_tokens_file(path) if path.exists() else {}
     try:
-        grant = AccessGrant(role=args.role, agent_id=args.agent_id, name=args.name or "")
+        expires = datetime.now(timezone.utc) + timedelta(days=args.days) if args.days else None
+        grant = AccessGrant(role=args.role, agent_id=args.agent_id, name=args.name or "", expires=expires)
     except ValidationError as exc:
         raise UsageError(str(exc.errors()[0]["msg"])) from exc
     token = secrets.token_urlsafe(24)
     grants[token] = grant
-    data = {"tokens": {t: g.model_dump(exclude_none=True) for t, g in grants.items()}}
+    data = {"tokens": {t: g.model_dump(mode="json", exclude_none=True) for t, g in grants.items()}}
     # created readable by its owner only (never world-readable, not even for a moment)
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         fh.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
@@ -354,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=["agent", "supervisor", "gateway"])
     add.add_argument("--agent-id", help="the agent's id as the gateway sends it (role agent)")
     add.add_argument("--name", help="display name (zh-CN), shown on the supervisor wall")
+    add.add_argument("--days", type=float, help="the token expires this many days from now (default: never)")
     add.add_argument("--file", help="tokens YAML (default: FERRYMAN_TOKENS_FILE, else ./tokens.yaml)")
     add.set_defaults(func=cmd_tokens)
 

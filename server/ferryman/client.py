@@ -68,7 +68,7 @@ async def follow_call(base: str, call_id: str, on_event: Callable[[Event], Await
                         return
         except (OSError, websockets.ConnectionClosedError) as exc:
             refused = getattr(exc, "rcvd", None)
-            if refused is not None and refused.code in (4400, 4401, 4403):
+            if refused is not None and refused.code in (4400, 4401, 4403, 4429):
                 raise RuntimeError(f"the server refused the event stream of call {call_id}: "
                                    f"{refused.code} {refused.reason}") from exc
             failures += 1
@@ -100,7 +100,7 @@ async def stream_audio(base: str, call_id: str, case_id: str, audio: Path, token
                 if schedule is None:
                     await asyncio.sleep(lead_in_s)
                     schedule = loop.time()
-                position = int(round(float(started.get("resume_from", 0.0)) * ASR_RATE))
+                position = max(0, int(round(float(started.get("resume_from", 0.0)) * ASR_RATE)))
                 for block in stereo_blocks(agent[position:], customer[position:], FRAME_S):
                     await ws.send(encode_pcm16(interleave(block.agent, block.customer)))
                     position += len(block.agent)

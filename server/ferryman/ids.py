@@ -1,8 +1,10 @@
 """The shape of every id that comes in from outside and ends up in a Redis key or a log line.
 
-Call, case and agent ids are letters, digits, ``_ . -``, starting with a letter or digit, at most
-128 characters: no ``:`` (key names stay unambiguous: ``call:{id}:events`` cannot be forged),
-no glob characters, no control characters, no spaces. One pattern, used at every door.
+Call and case ids name Redis keys: letters, digits, ``_ . -``, starting with a letter or digit,
+at most 128 characters — no ``:`` (``call:{id}:events`` cannot be forged), no glob characters,
+no control characters, no spaces. Agent ids are only ever values (teams use e-mail addresses,
+Chinese names, staff numbers): anything printable without spaces, ``:`` or glob characters.
+One pattern each, used at every door.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import AfterValidator, Field
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 _ID = re.compile(ID_PATTERN)
+AGENT_ID_PATTERN = r"^[^\s\x00-\x1f\x7f:*?\[\]]{1,128}$"
 STREAM_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 MAX_STREAM_PART = 2**64 - 1     # Redis stream ids are two unsigned 64-bit numbers
@@ -27,6 +30,7 @@ def _stream_id(value: str) -> str:
 
 StreamId = Annotated[str, Field(pattern=STREAM_ID_PATTERN), AfterValidator(_stream_id)]
 IdField = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+AgentIdField = Annotated[str, Field(min_length=1, max_length=128, pattern=AGENT_ID_PATTERN)]
 CallIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="call id")]
 CaseIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description="case id")]
 

@@ -82,48 +82,71 @@ def _masked(number: str) -> str:
     return "*" * (len(number) - 4) + number[-4:]
 
 
-def mask_text(text: str) -> str:
-    """``text`` with every identifying number replaced by ``*``s and its last four digits."""
+def mask_text(text: str, partial: bool = False) -> str:
+    """``text`` with every identifying number replaced by ``*``s and its last four digits.
+
+    ``partial``: a hypothesis still growing (a partial transcript) — 10 of a mobile's 11 digits
+    are already too many, so any run of 7 or more digits is masked."""
     if not text or not any(c in _DIGITS for c in text):
         return text
-    out, last = [], 0
+    spans = []
     for match in _RUN.finditer(text):
-        for start, end in _identifying_spans(text, match):
-            out += [text[last:start], _masked(_normalise(text[start:end]))]
-            last = end
+        spans += _identifying_spans(text, match, partial)
+    out, last = [], 0
+    for start, end in sorted(spans):
+        out += [text[last:start], _masked(_normalise(text[start:end]))]
+        last = end
     return "".join(out) + text[last:] if out else text
 
 
-def _identifying_spans(text: str, match: re.Match) -> list[tuple[int, int]]:
-    """The run as one number when it is one; else each comma-separated piece that is."""
-    run = match.group()
-    if len(_normalise(run)) < 11:
+def _identifying_spans(text: str, match: re.Match, partial: bool) -> list[tuple[int, int]]:
+    """Where in the run the numbers are: the whole run, else the longest pieces of it that are
+    (groups between separators, with a stray numeral trimmed at either end: 一次, 两个, 一共...)."""
+    run, base = match.group(), match.start()
+    if len(_normalise(run)) < (7 if partial else 11):
         return []
-    context = text[max(0, match.start() - 12):match.start()]
-    if classify(_normalise(run), context, strict=re.search(_HARD, run) is not None):
-        return [(match.start(), match.end())]
-    spans, offset = [], match.start()
-    for piece in re.split(f"({_HARD})", run):
-        number = _normalise(piece)
-        if len(number) >= 11 and not re.fullmatch(_HARD, piece) and classify(number, text[max(0, offset - 12):offset]):
-            spans.append((offset, offset + len(piece)))
-        offset += len(piece)
-    return spans
+    if partial:
+        return [(base, match.end())]
+    pieces = [(m.start(), m.end()) for m in re.finditer(rf"[{_D}Xx×]+", run)]
+    candidates = []
+    for i in range(len(pieces)):
+        for j in range(i, min(len(pieces), i + 8)):
+            for cut_start in range(3):
+                for cut_end in range(3):
+                    start, end = pieces[i][0] + cut_start, pieces[j][1] - cut_end
+                    if end - start < 11 or not _trimmable(run, pieces[i][0], start, end, pieces[j][1]):
+                        continue
+                    candidates.append((end - start, start, end))
+    chosen: list[tuple[int, int]] = []
+    for _, start, end in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        if any(start < e and s < end for s, e in chosen):
+            continue
+        segment = run[start:end]
+        context = text[max(0, base + start - 12):base + start]
+        if classify(_normalise(segment), context, strict=re.search(_HARD, segment) is not None):
+            chosen.append((start, end))
+    return [(base + start, base + end) for start, end in chosen]
+
+
+def _trimmable(run: str, piece_start: int, start: int, end: int, piece_end: int) -> bool:
+    """Only Chinese numerals are trimmed off a piece (ASCII digits are part of what was typed)."""
+    cut = run[piece_start:start] + run[end:piece_end]
+    return all(c in "零〇○一幺二两三四五六七八九" for c in cut)
 
 
 def mask_event(event):
     """The event as it may be stored and sent: free text masked (the same object if nothing was)."""
     data = event.model_dump()
-    masked = mask_value(data)
+    masked = mask_value(data, partial=data.get("type") == "transcript" and not data.get("final"))
     return event if masked == data else type(event).model_validate(masked)
 
 
-def mask_value(value: Any, key: str = "") -> Any:
+def mask_value(value: Any, key: str = "", partial: bool = False) -> Any:
     """Free text anywhere inside ``value`` (dicts, lists) masked; ids and codes left alone."""
     if isinstance(value, str):
-        return value if key in _NOT_TEXT or key.endswith("_id") else mask_text(value)
+        return value if key in _NOT_TEXT or key.endswith("_id") else mask_text(value, partial)
     if isinstance(value, dict):
-        return {k: mask_value(v, k) for k, v in value.items()}
+        return {k: mask_value(v, k, partial) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_value(v, key) for v in value]
+        return [mask_value(v, key, partial) for v in value]
     return value

@@ -6,14 +6,15 @@ Every field can be set from the environment as ``FERRYMAN_<FIELD>`` (upper case)
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ferryman.ids import ID_PATTERN
+from ferryman.ids import AGENT_ID_PATTERN
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,8 +23,14 @@ class AccessGrant(BaseModel):
     """What one access token may do. ``agent`` tokens name the agent whose calls they see."""
 
     role: Literal["agent", "supervisor", "gateway"]
-    agent_id: str | None = Field(None, min_length=1, max_length=128, pattern=ID_PATTERN)
+    agent_id: str | None = Field(None, min_length=1, max_length=128, pattern=AGENT_ID_PATTERN)
     name: str = ""
+    expires: datetime | None = Field(None, description="refused from this moment on (ISO 8601; no zone = UTC)")
+
+    @field_validator("expires")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
     @model_validator(mode="after")
     def _agents_name_themselves(self) -> "AccessGrant":
@@ -98,7 +105,7 @@ class Settings(BaseSettings):
     # --- ingest -------------------------------------------------------------------------
     max_frame_bytes: int = Field(64 * 1024, description="largest binary audio frame accepted")
     start_timeout_s: float = Field(10.0, description="time allowed for the start message")
-    ingest_idle_s: float = Field(30.0, gt=0, description="a started ingest socket silent this long is closed "
+    ingest_idle_s: float = Field(30.0, gt=0, description="a started audio socket silent this long is closed "
                                                          "(4408); the call waits for it as for a dropped one")
     reconnect_grace_s: float = Field(5.0, description="a dropped call waits this long for its socket to return")
 

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+import redis
 
 from ferryman.bus.spill import spill_files
 from ferryman.bus.streams import BusSink, EventBus
@@ -67,3 +68,41 @@ def test_when_redis_never_returns_the_events_are_spilled_to_disk(tmp_path):
     assert spill_file.name.startswith("restart-1.") and spill_file.stat().st_mode & 0o077 == 0
     spilled = spill_file.read_text(encoding="utf-8").splitlines()
     assert ["第1句" in spilled[0], len(spilled)] == [True, 3]
+
+
+class ReplyLost:
+    """The real client, but the first transaction's reply is lost after Redis ran it (the
+    connection dies between EXEC and its answer)."""
+
+    def __init__(self, client):
+        self._client, self.lost = client, 0
+
+    def pipeline(self, transaction=True):
+        pipe = self._client.pipeline(transaction=transaction)
+        real_execute = pipe.execute
+
+        async def execute(raise_on_error=True):
+            result = await real_execute(raise_on_error=raise_on_error)
+            if not self.lost:
+                self.lost += 1
+                raise redis.ConnectionError("connection lost before the reply")
+            return result
+
+        pipe.execute = execute
+        return pipe
+
+
+def test_an_event_whose_reply_was_lost_is_not_written_twice(redis_server):
+    async def scenario():
+        client = async_client(redis_server.url)
+        writer = ReplyLost(client)
+        bus = EventBus(client, writer_redis=writer)
+        first_id = await bus.append(final(0).model_copy(update={"call_id": "lost-reply-1"}))
+        await bus.append(final(1).model_copy(update={"call_id": "lost-reply-1"}))
+        events = await bus.read_after("lost-reply-1")
+        await client.aclose()
+        return writer.lost, first_id, events
+
+    lost, first_id, events = asyncio.run(scenario())
+    assert lost == 1
+    assert [e.utterance for e in events] == [0, 1] and events[0].id == first_id

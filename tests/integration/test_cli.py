@@ -29,6 +29,18 @@ def test_transcript_replay_feeds_reference_turns_at_their_end_times(tmp_path, co
     assert [(e["text"], e["t"]) for e in finals] == [(t["text"], t["end"]) for t in call["turns"]]
 
 
+def test_transcript_replay_through_a_server_is_what_its_subscriber_socket_received(tmp_path, corpus, server):
+    out = ferryman("replay", "--transcript", corpus / "d01.json", "--server", server.ws, "--token",
+                   server.token["gateway"], "--call-id", "cli-transcript-1", "--out", tmp_path / "d01.jsonl")
+    assert out.returncode == 0, out.stderr
+    events = lines(tmp_path / "d01.jsonl")
+    call = json.loads((corpus / "d01.json").read_text(encoding="utf-8"))
+    assert all(e.get("id") for e in events)                       # every line came off the server's stream
+    assert [e["text"] for e in events if e["type"] == "transcript"] == [t["text"] for t in call["turns"]]
+    assert {"avoid_topic", "promise_to_pay"} <= {e["code"] for e in events if e["type"] == "hint"}
+    assert events[-1]["type"] == "call" and events[-1]["state"] == "ended"
+
+
 def test_audio_replay_writes_what_the_scorer_reads(tmp_path, corpus):
     out = ferryman("replay", corpus / "d06.flac", "--case", corpus / "d06.json", "--out", tmp_path / "d06.jsonl")
     assert out.returncode == 0, out.stderr

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from ferryman.client import follow_call, stream_audio
-from support import TEST_TOKENS, free_port, grants
+from support import TEST_TOKENS, ServeProcess, free_port, grants
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,20 +34,14 @@ def _wait(url: str, seconds: float = 90) -> None:
     raise RuntimeError(f"{url} never answered 200")
 
 
-class Node:
+class Node(ServeProcess):
     def __init__(self, name: str, redis_url: str, data: Path):
-        self.name, self.port = name, free_port()
-        self.http, self.ws = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
-        env = {**os.environ, "FERRYMAN_PORT": str(self.port), "FERRYMAN_REDIS_URL": redis_url,
-               "FERRYMAN_DATA_DIR": str(data / name), "FERRYMAN_NODE_ID": name, "FERRYMAN_PUBLIC_URL": self.ws,
-               "FERRYMAN_MAX_CALLS": "1", "FERRYMAN_RECONNECT_GRACE_S": "15",
-               "FERRYMAN_TOKENS": json.dumps(grants())}
-        self.proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "ferryman"), "serve"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.name = name
+        port = free_port()
+        super().__init__({"FERRYMAN_REDIS_URL": redis_url, "FERRYMAN_DATA_DIR": str(data / name),
+                          "FERRYMAN_NODE_ID": name, "FERRYMAN_PUBLIC_URL": f"ws://127.0.0.1:{port}",
+                          "FERRYMAN_MAX_CALLS": "1", "FERRYMAN_RECONNECT_GRACE_S": "15",
+                          "FERRYMAN_TOKENS": json.dumps(grants())}, port)
 
 
 @pytest.fixture(scope="module")

@@ -156,3 +156,21 @@ def test_a_token_holds_a_bounded_number_of_sockets(server):
     refused, other_ok, again_ok = asyncio.run(scenario())
     assert refused[0] == CloseCode.TOO_MANY_SOCKETS
     assert other_ok == again_ok == "snapshot"
+
+
+TRANSCRIPT_START = {k: v for k, v in START.items() if k not in ("sample_rate", "encoding")} | {"source": "transcript"}
+TURN = {"type": "turn", "channel": "customer", "text": "我下个月发工资再还", "start": 1.0, "end": 2.5}
+
+
+@pytest.mark.parametrize("name, messages, words", [
+    ("turn-on-audio", [json.dumps(START), json.dumps(TURN)], "source 'transcript'"),
+    ("audio-on-turns", [json.dumps(TRANSCRIPT_START), b"\x00\x00" * 320], "audio frame"),
+    ("turn-backwards", [json.dumps(TRANSCRIPT_START), json.dumps({**TURN, "start": 3.0})], "end"),
+    ("turn-empty", [json.dumps(TRANSCRIPT_START), json.dumps({**TURN, "text": ""})], "text"),
+    ("turn-extra", [json.dumps(TRANSCRIPT_START), json.dumps({**TURN, "speaker": "x"})], "speaker"),
+    ("turn-channel", [json.dumps({**TRANSCRIPT_START, "channels": 1, "channel": "agent"}), json.dumps(TURN)],
+     "channel"),
+])
+def test_transcript_socket_errors_close_with_4400(server, name, messages, words):
+    code, reason = asyncio.run(answer(f"{server.ws}/ws/ingest/odd-{name}", *messages))
+    assert code == CloseCode.BAD_MESSAGE and words in reason, reason

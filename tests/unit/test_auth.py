@@ -91,3 +91,57 @@ def test_a_token_holds_at_most_its_share_of_sockets():
             pass
     with quota.hold(agent), quota.hold(agent):   # closing a socket gives its place back
         pass
+
+
+def test_an_expired_token_is_refused():
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    book = TokenBook({"old": AccessGrant(role="supervisor", expires=now - timedelta(seconds=1)),
+                      "new": AccessGrant(role="supervisor", expires=now + timedelta(days=1)),
+                      "naive": AccessGrant(role="supervisor", expires="2000-01-01T00:00:00")})
+    for token in ("old", "naive"):
+        with pytest.raises(AuthError, match="expired"):
+            book.authenticate(token, ("supervisor",))
+    assert book.authenticate("new", ("supervisor",)).role == "supervisor"
+
+
+def test_the_tokens_file_is_read_again_when_it_changes(tmp_path):
+    import os
+
+    path = tmp_path / "tokens.yaml"
+    path.write_text("tokens:\n  first: {role: supervisor}\n", encoding="utf-8")
+    book = TokenBook.from_settings(Settings(tokens={"env": {"role": "gateway"}}, tokens_file=path))
+    path.write_text("tokens:\n  second: {role: agent, agent_id: a9}\n", encoding="utf-8")
+    os.utime(path, ns=(1, 10**18))                         # a change the clock can see
+    book.refresh(now=10**9)
+    assert book.authenticate("second", ("agent",)).agent_id == "a9"
+    assert book.authenticate("env", ("gateway",)).role == "gateway"        # settings' tokens stay
+    with pytest.raises(AuthError, match="unknown"):                        # removed from the file: gone
+        book.authenticate("first", ("supervisor",))
+    path.write_text("tokens: [broken\n", encoding="utf-8")
+    os.utime(path, ns=(1, 2 * 10**18))
+    book.refresh(now=2 * 10**9)
+    assert book.authenticate("second", ("agent",)).agent_id == "a9"         # the last good file holds
+
+
+def test_cli_adds_a_token_that_expires(tmp_path):
+    path = tmp_path / "tokens.yaml"
+    made = subprocess.run([sys.executable, "-m", "ferryman.cli", "tokens", "add", "--file", str(path), "--role",
+                           "gateway", "--days", "7"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert load_tokens_file(path)[made.stdout.strip()].expires is not None
+
+
+def test_an_open_socket_learns_its_token_was_revoked(tmp_path):
+    import os
+
+    path = tmp_path / "tokens.yaml"
+    path.write_text("tokens:\n  kept: {role: supervisor}\n  gone: {role: agent, agent_id: a1}\n", encoding="utf-8")
+    book = TokenBook.from_settings(Settings(tokens_file=path))
+    kept, gone = book.authenticate("kept", ("supervisor",)), book.authenticate("gone", ("agent",))
+    assert book.still_valid(kept) and book.still_valid(gone)
+    path.write_text("tokens:\n  kept: {role: supervisor}\n", encoding="utf-8")
+    os.utime(path, ns=(1, 10**18))
+    book.refresh(now=10**9)
+    assert book.still_valid(kept) and not book.still_valid(gone)

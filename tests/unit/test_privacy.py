@@ -109,3 +109,24 @@ def test_events_are_masked_in_their_text_never_in_their_ids():
     assert not clear_copies(masked.to_json()) and masked.data["hint_id"] == "1700000000000-1234"
     plain = TranscriptEvent(call_id="c1", channel="agent", utterance=0, start=0, end=1, final=True, text="您好")
     assert mask_event(plain) is plain
+
+
+@pytest.mark.parametrize("said, kept", [
+    (f"{PHONE}一次", "一次"),
+    (f"卡号{CARD}一共", "一共"),
+    (f"打5000 {PHONE}", "打5000 "),
+    (f"{PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}两次", "两次"),
+    (f"{chinese(PHONE, '幺')}一下", "一下"),
+])
+def test_a_number_touching_other_digits_or_numerals_is_still_found(said, kept):
+    masked = mask_text(said)
+    assert not clear_copies(masked) and kept in masked and PHONE[-4:] + CARD[-4:] != masked
+
+
+def test_a_partial_hypothesis_masks_any_long_run_before_the_number_is_complete():
+    assert mask_text(f"我的号码是{chinese(PHONE[:9])}", partial=True) == "我的号码是*****" + PHONE[5:9]
+    assert mask_text("欠款12000元", partial=True) == "欠款12000元"
+    partial = TranscriptEvent(call_id="c1", channel="customer", utterance=1, start=0, end=1, final=False,
+                              text=f"卡号{CARD[:10]}", stable=f"卡号{CARD[:8]}")
+    masked = mask_event(partial)
+    assert CARD[:6] not in masked.text and CARD[:6] not in masked.stable

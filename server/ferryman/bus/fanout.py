@@ -30,7 +30,7 @@ ReadAfter = Callable[[str, str, int], Awaitable[list[Event]]]   # (key, after, c
 Decode = Callable[[str, dict], Event]
 
 
-class StreamFailed(RuntimeError):
+class StreamFailed(Exception):
     """The stream cannot be read (a Redis error that waiting does not cure)."""
 
 
@@ -121,6 +121,8 @@ class StreamHub:
         self._readers.clear()
 
     async def _catch_up(self, key: str, after: str, subscriber: _Subscriber) -> AsyncIterator[Event]:
+        if subscriber.failure:
+            raise StreamFailed(subscriber.failure)
         while batch := await self._read_after(key, after, 500):
             for event in batch:
                 yield event
@@ -160,19 +162,30 @@ class StreamHub:
                 for _, entries in reply or []:
                     for entry_id, fields in entries:
                         last = entry_id
-                        event = self._decode(entry_id, fields)
-                        for subscriber in tuple(reader.subscribers):
+                        event = self._decoded(reader.key, entry_id, fields)
+                        for subscriber in tuple(reader.subscribers) if event is not None else ():
                             subscriber.offer(event)
-        except redis.RedisError as exc:
-            log.error("reading %r failed: %s", reader.key, exc)
+        except BaseException as exc:       # whatever ends the reader ends its subscribers, said so
+            if not isinstance(exc, asyncio.CancelledError):
+                log.error("reading %r failed: %s", reader.key, exc)
             for subscriber in tuple(reader.subscribers):
-                subscriber.fail(f"event stream unreadable: {exc}")
+                subscriber.fail(f"event stream unreadable: {type(exc).__name__}")
             reader.ready.set()
+            if not isinstance(exc, Exception):
+                raise
         finally:
             # no await between the last check of subscribers and this: a newcomer either saw
             # this reader still registered (and was served) or starts a new one
             if self._readers.get(reader.key) is reader:
                 del self._readers[reader.key]
+
+    def _decoded(self, key: str, entry_id: str, fields: dict) -> Event | None:
+        """The entry as an event; one this node cannot read (a newer node's type) is skipped."""
+        try:
+            return self._decode(entry_id, fields)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("skipping entry %s of %r: %s", entry_id, key, exc)
+            return None
 
     async def _tail(self, key: str) -> str:
         entries = await self._redis.xrevrange(key, count=1)

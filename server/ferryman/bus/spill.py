@@ -7,11 +7,13 @@ Each node replays its own spill directory whenever Redis answers (at start and o
 heartbeat): files oldest first, lines in order, each event appended together with the count of
 lines done (``spill:replayed``, one field per file) in one transaction, so a replay cut short
 by a crash or another outage resumes where it stopped: every event lands exactly once. A
-replayed file is deleted.
+replayed file is deleted; one Redis refuses (not an outage: an error) is renamed ``.rejected``
+and left for a person.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -70,12 +72,15 @@ class SpillReplayer:
                 appended += await self._replay_file(path)
             except (redis.ConnectionError, redis.TimeoutError):
                 break                       # Redis went away again: next time, from where we are
-            except redis.RedisError as exc:
-                log.error("replaying %s: %s; kept for the next try", path.name, exc)
+            except redis.RedisError as exc:  # refused again: set aside for a person, not retried forever
+                rejected = path.with_suffix(".rejected")
+                path.rename(rejected)
+                log.error("replaying %s: %s; set aside as %s", path.name, exc, rejected.name)
         return appended
 
     async def _replay_file(self, path: Path) -> int:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        lines = [line for line in text.splitlines() if line.strip()]
         done = int(await self._redis.hget(PROGRESS, path.name) or 0)
         for number, line in enumerate(lines[done:], start=done + 1):
             try:

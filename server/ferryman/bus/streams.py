@@ -49,9 +49,13 @@ def _next_id(stream_id: str) -> str:
 class EventBus:
     def __init__(self, redis_client: aioredis.Redis, maxlen: int = 20000, floor_maxlen: int = 50000,
                  projections: list[Projection] | None = None, reader_redis: aioredis.Redis | None = None,
-                 subscriber_queue: int = 1000, on_error: Callable[[], None] | None = None):
-        """``reader_redis``: the client (pool) the blocking stream reads use, apart from writes."""
+                 subscriber_queue: int = 1000, on_error: Callable[[], None] | None = None,
+                 writer_redis: aioredis.Redis | None = None, write_attempts: int = 3):
+        """``reader_redis``: the client (pool) the blocking stream reads use; ``writer_redis``
+        the one events are written with (best without retries of its own: see ``append``)."""
         self._redis = redis_client
+        self._writer = writer_redis or redis_client
+        self._write_attempts = write_attempts
         self.hub_redis = reader_redis or redis_client
         self.hub = StreamHub(self.hub_redis, self._read_key_after, self._decode,
                              queue_size=subscriber_queue, on_error=on_error)
@@ -62,10 +66,29 @@ class EventBus:
     async def append(self, event: Event, also: Callable[[Any], None] | None = None) -> str:
         """Write one event to its streams with what it projects, in one transaction; returns
         the event's id in the call's stream. Identifying numbers are masked first: no clear
-        copy reaches Redis (``ferryman.privacy``)."""
+        copy reaches Redis (``ferryman.privacy``).
+
+        Exactly once: when the connection fails, the transaction may or may not have run (a
+        lost reply); before sending it again, the call's last entries are checked for it."""
         event = mask_event(event)
-        pipe = self._redis.pipeline(transaction=True)
         payload = event.to_json()
+        for attempt in range(self._write_attempts):
+            try:
+                return await self._append_once(event, payload, also)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if attempt == self._write_attempts - 1:
+                    raise
+            await asyncio.sleep(0.05 * 2 ** attempt)
+            try:
+                landed = await self._landed(event.call_id, payload)
+            except (redis.ConnectionError, redis.TimeoutError):
+                continue
+            if landed:
+                return landed
+        raise AssertionError("unreachable")
+
+    async def _append_once(self, event: Event, payload: str, also) -> str:
+        pipe = self._writer.pipeline(transaction=True)
         pipe.xadd(events_key(event.call_id), {"e": payload}, maxlen=self._maxlen, approximate=True)
         if event.type in FLOOR_TYPES:
             pipe.xadd(FLOOR, {"e": payload}, maxlen=self._floor_maxlen, approximate=True)
@@ -73,8 +96,25 @@ class EventBus:
             projection.stage(pipe, event)
         if also is not None:                   # more for the same transaction (spill replay's progress)
             also(pipe)
-        results = await pipe.execute()
+        results = await pipe.execute(raise_on_error=False)
+        if isinstance(results[0], Exception):  # the event itself was refused
+            raise results[0]
+        for failed in (r for r in results[1:] if isinstance(r, Exception)):
+            log.error("event %s of call %s written, but a projection failed: %s", results[0],
+                      loggable(event.call_id), failed)
         return results[0]
+
+    async def _landed(self, call_id: str, payload: str) -> str | None:
+        """The id of ``payload`` if it is among the call's last entries (written, reply lost)."""
+        for entry_id, fields in await self._redis.xrevrange(events_key(call_id), count=20):
+            if fields.get("e") == payload:
+                return entry_id
+        return None
+
+    async def close_clients(self, keep: aioredis.Redis) -> None:
+        """Close the reader and writer clients the bus was given (not ``keep``, the shared one)."""
+        for client in {id(c): c for c in (self.hub_redis, self._writer) if c is not keep}.values():
+            await client.aclose()
 
     async def call_info(self, call_id: str) -> dict:
         return await self._redis.hgetall(call_key(call_id))
@@ -94,6 +134,9 @@ class EventBus:
         """When a call was first seen without a live node (set once, kept until it ends)."""
         await self._redis.hsetnx(call_key(call_id), "orphan_since", time.time())
         return float(await self._redis.hget(call_key(call_id), "orphan_since"))
+
+    async def not_orphan(self, call_id: str) -> None:
+        await self._redis.hdel(call_key(call_id), "orphan_since")
 
     async def claim_orphan(self, call_id: str, hold_s: int = 60) -> bool:
         """One node ends an orphaned call: the first to claim it."""
@@ -115,7 +158,15 @@ class EventBus:
 
     async def _read_key_after(self, key: str, after: str, count: int) -> list[Event]:
         entries = await self._redis.xrange(key, min=_next_id(after), count=count)
-        return [self._decode(entry_id, fields) for entry_id, fields in entries]
+        events = []
+        for entry_id, fields in entries:
+            try:
+                events.append(self._decode(entry_id, fields))
+            except (ValueError, KeyError, TypeError) as exc:   # a newer node's event type: skipped
+                log.error("skipping entry %s of %r: %s", entry_id, key, exc)
+        if entries and not events:                              # never an empty page before the end
+            return await self._read_key_after(key, entries[-1][0], count)
+        return events
 
     async def event(self, call_id: str, event_id: str) -> Event | None:
         entries = await self._redis.xrange(events_key(call_id), min=event_id, max=event_id)
@@ -177,9 +228,9 @@ class BusSink:
             outcome = await self._write(event)
             self._queue.task_done()
             if outcome == "refused":           # this event only; the call goes on
-                self._spill([event])
+                await self._spill([event])
             elif outcome == "unreachable":     # Redis stays away at the end of the call
-                self._spill([event, *self._drain()])
+                await self._spill([event, *self._drain()])
                 return
         self._queue.task_done()
 
@@ -217,6 +268,6 @@ class BusSink:
                 items.append(item)
         return items
 
-    def _spill(self, events: list[Event]) -> None:
-        path = write_spill(self._spill_dir, events)
+    async def _spill(self, events: list[Event]) -> None:
+        path = await asyncio.to_thread(write_spill, self._spill_dir, events)
         log.error("%d events of call %s spilled to %s", len(events), loggable(events[0].call_id), path)

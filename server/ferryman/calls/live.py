@@ -125,11 +125,13 @@ class LiveCalls:
             for channel in start.channel_names:
                 pipeline.open_channel(channel, offset_s=pipeline.clock.now())
             return Attachment(pipeline)
-        since = min(points.values())
+        # never before the gateway's first second: a channel with nothing transcribed yet (no
+        # final, a call taken over) starts from the beginning of the gateway's audio
+        since = max(min(points.values()), call.audio_offset)
         for channel in start.channel_names:
             pipeline.open_channel(channel, offset_s=since)
         return Attachment(pipeline, round(since - call.audio_offset, 3),
-                          {ch: round(point - since, 3) for ch, point in points.items()})
+                          {ch: round(max(0.0, point - since), 3) for ch, point in points.items()})
 
     async def _admit(self) -> None:
         admission = self._admission
@@ -206,7 +208,11 @@ class LiveCalls:
                 continue
             info = await self._bus.call_info(call_id)
             owner = info.get("node", "")
-            if info.get("state") != "started" or await self._carried_elsewhere(owner):
+            if info.get("state") != "started":
+                continue
+            if await self._carried_elsewhere(owner):
+                if "orphan_since" in info:         # seen gone once, alive again: the clock restarts
+                    await self._bus.not_orphan(call_id)
                 continue
             first_seen = await self._bus.orphan_since(call_id)
             if time.time() - first_seen < self._grace or not await self._bus.claim_orphan(call_id):
@@ -227,6 +233,10 @@ class LiveCalls:
         under the same name (killed, crashed). They become orphans like those of a dead node: a
         gateway that comes back within the grace resumes them, else they end as dropped."""
         disowned = []
+        if self._owner_alive and await self._owner_alive(self._node_id):
+            log.error("another process answers as node %s: its calls are left alone (set FERRYMAN_NODE_ID "
+                      "per node)", self._node_id)
+            return disowned
         for call_id in await self._bus.live_calls():
             info = await self._bus.call_info(call_id)
             if info.get("state") == "started" and info.get("node") == self._node_id and call_id not in self._calls:

@@ -31,14 +31,16 @@ class NodeRegistry:
         self._redis, self.node_id, self.url, self.capacity = client, node_id, url, capacity
         self._live, self._interval, self._on_beat = live, interval_s, on_beat
         self._task: asyncio.Task | None = None
+        self._chores: asyncio.Task | None = None
 
     async def start(self) -> None:
         await self.announce()
         self._task = asyncio.create_task(self._heartbeat())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        for task in (self._task, self._chores):
+            if task:
+                task.cancel()
         try:
             await self._redis.delete(node_key(self.node_id))
             await self._redis.srem(NODES, self.node_id)
@@ -58,12 +60,20 @@ class NodeRegistry:
             await asyncio.sleep(self._interval)
             try:
                 await self.announce()
-                if self._on_beat is not None:
-                    await self._on_beat()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("announcing node %s: %s", self.node_id, exc)
-            except Exception:          # the floor's chores must not stop the announcements
-                log.exception("node %s heartbeat", self.node_id)
+                continue
+            # the chores (a long spill replay...) run beside the beat, never delaying an announcement
+            if self._on_beat is not None and (self._chores is None or self._chores.done()):
+                self._chores = asyncio.create_task(self._run_chores())
+
+    async def _run_chores(self) -> None:
+        try:
+            await self._on_beat()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("node %s chores: %s", self.node_id, exc)
+        except Exception:
+            log.exception("node %s chores", self.node_id)
 
     async def nodes(self) -> list[dict]:
         """Every node announced recently (this one included), with its free slots."""

@@ -77,8 +77,12 @@ class EmbeddedRedis:
         return f"redis://:{self._password}@127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
-        self.spawn()
-        return self.wait_ready(timeout)
+        try:
+            self.spawn()
+            return self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def spawn(self) -> None:
         """Start the process (quick; call it from the thread that lives as long as the server)."""
@@ -90,8 +94,10 @@ class EmbeddedRedis:
         config = (f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\nappendonly yes\n"
                   f"appendfsync everysec\nsave \"\"\nprotected-mode yes\nlogfile {self.data_dir / 'redis.log'}\n"
                   f"requirepass {self._password}\n")
+        # the child holds the directory's lock too: it stays locked until redis-server has exited
         self._proc = subprocess.Popen([self.binary, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, umask=0o077, preexec_fn=_die_with_parent)
+                                      stderr=subprocess.PIPE, umask=0o077, preexec_fn=_die_with_parent,
+                                      pass_fds=(self._lock_fd,))
         self._proc.stdin.write(config.encode())
         self._proc.stdin.close()
 
@@ -112,7 +118,8 @@ class EmbeddedRedis:
                 time.sleep(0.05)
             except redis.ResponseError:    # still loading the AOF
                 time.sleep(0.05)
-        self.stop()
+        self._proc.kill()              # exited, not stopped: the watchdog tries again, the lock is kept
+        self._proc.wait()
         raise RedisUnavailable(f"embedded redis-server did not answer within {timeout:.0f} s")
 
     @property
@@ -148,17 +155,24 @@ class EmbeddedRedis:
         """It was started and is gone without ``stop()`` (killed, crashed)."""
         return self._proc is not None and self._proc.poll() is not None
 
-    def _lock(self) -> None:
+    def _lock(self, wait_s: float = 5.0) -> None:
+        """Waits a little: the redis-server of a server killed a moment ago may still be exiting."""
         if self._lock_fd is not None:
             return
         fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise RedisUnavailable(f"{self.data_dir} is in use by another ferryman server (pid {owner}); "
-                                   "stop it, or give this one its own FERRYMAN_DATA_DIR") from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise RedisUnavailable(f"{self.data_dir} is in use by another ferryman server (pid {owner}); "
+                                       "stop it, or give this one its own FERRYMAN_DATA_DIR") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
@@ -172,24 +186,36 @@ class EmbeddedRedis:
 async def keep_alive(embedded: EmbeddedRedis, interval_s: float = 1.0) -> None:
     """Restart the embedded redis-server whenever it dies (same port, password and AOF): the
     clients' retries and the event writers' queues carry the calls over the gap."""
+    failures = 0
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(min(interval_s * 2 ** failures, 30.0))
         if not embedded.died:
             continue
         log.error("embedded redis-server died (exit %s); restarting it", embedded.exit_code)
         try:
             embedded.spawn()
             await asyncio.to_thread(embedded.wait_ready)
-        except RedisUnavailable as exc:
-            log.error("restarting the embedded redis-server failed: %s", exc)
+            failures = 0
+        except Exception as exc:                     # keep trying, ever more slowly
+            failures += 1
+            log.error("restarting the embedded redis-server failed (%d): %s", failures, exc)
+
+
+def _find_prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None                      # not Linux: the lock still guards the data directory
+
+
+# Looked up now: the child of a threaded process must not load libraries between fork and exec.
+_PRCTL = _find_prctl()
 
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the process that started it dies."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass                                                            # not Linux: the lock still guards
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)        # 1 = PR_SET_PDEATHSIG
 
 
 def _write_owner_only(path: Path, text: str) -> None:
@@ -211,22 +237,25 @@ def _stop_orphan(url_file: Path) -> None:
     if not url_file.is_file():
         return
     try:
-        redis.Redis.from_url(url_file.read_text().strip(), socket_timeout=2, socket_connect_timeout=0.5).shutdown(
-            nosave=False)
+        orphan = redis.Redis.from_url(url_file.read_text().strip(), socket_timeout=2, socket_connect_timeout=0.5)
+        orphan.ping()                   # (SHUTDOWN alone reports success on a refused connection too)
+        orphan.shutdown(nosave=False)
         log.warning("stopped an orphaned embedded redis-server (%s)", url_file)
     except (redis.RedisError, ValueError):
         pass
     url_file.unlink(missing_ok=True)
 
 
-def async_client(url: str, max_connections: int = 100, wait_s: float = 10.0) -> aioredis.Redis:
+def async_client(url: str, max_connections: int = 100, wait_s: float = 10.0, retries: int = 5) -> aioredis.Redis:
     """A client that rides out short outages (a Redis restart) by retrying with backoff.
 
     Its pool holds at most ``max_connections``; a command that finds them all busy waits up to
-    ``wait_s`` for one instead of failing (a burst of sockets queues, it does not break)."""
+    ``wait_s`` for one instead of failing (a burst of sockets queues, it does not break).
+    ``retries=0`` for the event writer: a transaction whose reply was lost must not be sent
+    again blindly (``EventBus.append`` checks whether it landed first)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=wait_s, decode_responses=True, socket_connect_timeout=2,
-        health_check_interval=10, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+        health_check_interval=10, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
     return aioredis.Redis.from_pool(pool)
 

@@ -4,6 +4,7 @@
                                "encoding", "channels", ["channel"]}   (token: a gateway token)
     server -> client   text   {"type": "started", "call_id", "channels": [...]}
     client -> server   binary audio frames (interleaved L=agent / R=customer when channels=2)
+    client -> server   text   {"type": "ping"}   (any time; keeps a quiet socket open)
     client -> server   text   {"type": "stop"}
     server -> client   text   {"type": "stopped", "call_id", "finals": n}, then close 1000
 
@@ -22,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ferryman.events import Channel
-from ferryman.ids import IdField
+from ferryman.ids import AgentIdField, IdField
 
 
 class CloseCode(IntEnum):
@@ -59,7 +60,7 @@ class StartMessage(BaseModel):
     type: Literal["start"]
     token: str | None = Field(None, repr=False)
     case_id: IdField
-    agent_id: IdField
+    agent_id: AgentIdField
     source: Literal["audio", "transcript"] = "audio"
     sample_rate: int | None = Field(None, description="required for audio")
     encoding: str = "pcm_s16le"

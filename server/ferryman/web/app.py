@@ -52,8 +52,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
             await svc.nodes.stop()
             await svc.calls.close_all()
             await svc.bus.hub.close()
-            if svc.bus.hub_redis is not svc.redis:
-                await svc.bus.hub_redis.aclose()
+            await svc.bus.close_clients(keep=svc.redis)
             await svc.redis.aclose()
             if svc.embedded_redis:
                 await asyncio.to_thread(svc.embedded_redis.stop)
@@ -92,12 +91,14 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
         url = embedded.url
     client = async_client(url, settings.redis_connections)
     readers = async_client(url, settings.redis_stream_readers)
+    writer = async_client(url, settings.redis_connections, retries=0)
     policies = PolicyStore(client)
     await asyncio.to_thread(prepare_hints)
     await policies.seed(load_rules().default_policies)
     promises = PromiseLedger(client)
     bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises], reader_redis=readers,
-                   subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc)
+                   subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc,
+                   writer_redis=writer)
     if asr is None:
         from ferryman.asr import build_runtime
 

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import os
+import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,6 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.settings import AccessGrant, Settings
 
+log = logging.getLogger(__name__)
 Role = str
 READ_CALLS: tuple[Role, ...] = ("agent", "supervisor")
 FOLLOW_CALL: tuple[Role, ...] = ("agent", "supervisor", "gateway")
@@ -53,11 +58,18 @@ class Principal:
     role: Role
     agent_id: str | None
     name: str
-    token_id: str = ""     # a digest of the token: counts what one token holds, never logged in clear
+    token_id: str = ""     # the token's digest: what it holds is counted and re-checked by it
 
     def may_see_call(self, call_agent_id: str | None) -> bool:
         """Agents see their own calls; supervisors and the gateway (which streams them) see all."""
         return self.role != "agent" or self.agent_id == call_agent_id
+
+
+def _stamp(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _digest(token: str) -> str:
@@ -79,7 +91,20 @@ def load_tokens_file(path: Path) -> dict[str, AccessGrant]:
 
 
 class TokenBook:
-    def __init__(self, grants: dict[str, AccessGrant]):
+    """Tokens from the settings and the tokens file. The file is read again when it changes
+    (checked at most once a second, on use): adding or removing a person needs no restart; a
+    file broken by an edit keeps the last good tokens and says why in the log."""
+
+    def __init__(self, grants: dict[str, AccessGrant], file: Path | None = None,
+                 fixed: dict[str, AccessGrant] | None = None):
+        self._file, self._fixed = file, dict(fixed or {})
+        self._file_stamp: int | None = None
+        self._checked = 0.0
+        self._set(grants)
+        if file is not None:
+            self._file_stamp = _stamp(file)
+
+    def _set(self, grants: dict[str, AccessGrant]) -> None:
         self._by_digest = {_digest(token): grant for token, grant in grants.items()}
         self._agent_names = {g.agent_id: g.name for g in grants.values() if g.role == "agent" and g.name}
 
@@ -88,7 +113,24 @@ class TokenBook:
         grants = dict(settings.tokens)
         if settings.tokens_file:
             grants.update(load_tokens_file(settings.tokens_file))
-        return cls(grants)
+        return cls(grants, settings.tokens_file, settings.tokens)
+
+    def refresh(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if self._file is None or now - self._checked < 1.0:
+            return
+        self._checked = now
+        stamp = _stamp(self._file)
+        if stamp == self._file_stamp:
+            return
+        try:
+            grants = {**self._fixed, **load_tokens_file(self._file)}
+        except AccessConfigError as exc:
+            log.error("keeping the last good tokens: %s", exc)
+            return
+        self._file_stamp = stamp
+        self._set(grants)
+        log.info("tokens file %s read again: %d tokens", self._file, len(grants))
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -101,14 +143,24 @@ class TokenBook:
             raise AuthError(401, "no access token given")
         if not isinstance(token, str) or len(token) > 512:
             raise AuthError(401, "an access token is a string of at most 512 characters")
+        self.refresh()
         digest = _digest(token)
         grant = self._by_digest.get(digest)
         if grant is None:
             raise AuthError(401, "unknown access token")
+        if grant.expires is not None and datetime.now(timezone.utc) >= grant.expires:
+            raise AuthError(401, "access token expired")
         allowed = tuple(allowed)
         if grant.role not in allowed:
             raise AuthError(403, f"role '{grant.role}' may not do this (needs {' or '.join(allowed)})")
-        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, digest[:16])
+        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, digest)
+
+    def still_valid(self, who: Principal) -> bool:
+        """Is the token behind an open socket still in the book, unexpired, with the same grant?"""
+        self.refresh()
+        grant = self._by_digest.get(who.token_id)
+        return (grant is not None and grant.role == who.role and grant.agent_id == who.agent_id
+                and (grant.expires is None or datetime.now(timezone.utc) < grant.expires))
 
 
 class SocketQuota:
@@ -121,7 +173,8 @@ class SocketQuota:
 
     @contextlib.contextmanager
     def hold(self, who: Principal) -> Iterator[None]:
-        if self._open[who.token_id] >= self.per_token:
+        """Gateways are exempt: one gateway follows every call it streams."""
+        if who.role != "gateway" and self._open[who.token_id] >= self.per_token:
             raise ProtocolError(CloseCode.TOO_MANY_SOCKETS,
                                 f"this token already holds {self.per_token} open sockets on this node")
         self._open[who.token_id] += 1

@@ -86,10 +86,13 @@ class _AudioIn:
 
 
 async def _stream(ws: WebSocket, audio: _AudioIn, idle_s: float) -> None:
-    """Receive frames until the stop message."""
+    """Receive frames until the stop message. An audio socket sends all the time (silence too):
+    one quiet for ``idle_s`` is a half-dead connection. A transcript socket may be quiet for
+    minutes (a customer on hold), so it is not timed."""
+    timeout = idle_s if audio.start.source == "audio" else None
     while True:
         try:
-            message = await asyncio.wait_for(_receive(ws), idle_s)
+            message = await asyncio.wait_for(_receive(ws), timeout)
         except asyncio.TimeoutError:
             raise _Dropped(f"nothing received for {idle_s:g} s", CloseCode.START_TIMEOUT) from None
         if message.get("bytes") is not None:
@@ -98,6 +101,8 @@ async def _stream(ws: WebSocket, audio: _AudioIn, idle_s: float) -> None:
         control = parse_control(message.get("text") or "")
         if control["type"] == "stop":
             return
+        if control["type"] == "ping":           # a keep-alive a gateway may send; nothing to do
+            continue
         if control["type"] == "turn":
             turn = parse_turn(control, audio.start)
             await audio.pipeline.push_turn(turn.channel, turn.text, turn.start, turn.end)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.events import CallEvent, Event
-from ferryman.ids import describe_id_rule, valid_id, valid_stream_id
+from ferryman.ids import describe_id_rule, loggable, valid_id, valid_stream_id
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
 from ferryman.web.views import call_summary, server_time, visible_live_calls
@@ -67,21 +67,31 @@ async def _until_disconnect(ws: WebSocket) -> None:
         pass  # subscribers have nothing more to say; ignore anything they send
 
 
-async def _serve(ws: WebSocket, who: Principal, forward) -> None:
-    """Run ``forward`` until it ends or the client goes away, within the token's socket quota;
-    a failure closes the socket with its code (1011 for anything but a protocol error)."""
+async def _serve(ws: WebSocket, who: Principal, forward: Callable[[], Awaitable[None]]) -> None:
+    """Run ``forward()`` until it ends or the client goes away, within the token's socket quota,
+    while the token stays valid; a failure closes the socket with its code (1011 for anything
+    but a protocol error)."""
     try:
         with ws.app.state.services.sockets.hold(who):
-            await _forward_until_disconnect(ws, forward)
+            await _forward_until_disconnect(ws, forward(), _while_valid(ws, who))
     except ProtocolError as exc:
         await _refuse(ws, exc)
     except Exception as exc:    # a socket's failure is never the server's
-        log.error("subscriber socket %s failed: %s", ws.url.path, exc)
+        log.error("subscriber socket %s failed: %s", loggable(ws.url.path), exc)
         await _refuse(ws, ProtocolError(CloseCode.INTERNAL_ERROR, f"events unavailable: {type(exc).__name__}"))
 
 
-async def _forward_until_disconnect(ws: WebSocket, forward) -> None:
-    tasks = [asyncio.create_task(forward), asyncio.create_task(_until_disconnect(ws))]
+async def _while_valid(ws: WebSocket, who: Principal, every_s: float = 5.0) -> None:
+    """Ends the socket (4401) once its token is removed from the tokens file or expires."""
+    tokens = ws.app.state.services.tokens
+    while True:
+        await asyncio.sleep(every_s)
+        if not tokens.still_valid(who):
+            raise ProtocolError(CloseCode.UNAUTHENTICATED, "access token revoked or expired")
+
+
+async def _forward_until_disconnect(ws: WebSocket, forward, watch) -> None:
+    tasks = [asyncio.create_task(forward), asyncio.create_task(_until_disconnect(ws)), asyncio.create_task(watch)]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -129,7 +139,8 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, who, _send_events(ws, ws.app.state.services.bus.follow(call_id, after), stop_at_end=True))
+    await _serve(ws, who, lambda: _send_events(ws, ws.app.state.services.bus.follow(call_id, after),
+                                               stop_at_end=True))
 
 
 class _CallOwners:
@@ -186,7 +197,7 @@ async def floor_socket(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, who, _floor(ws, who, after))
+    await _serve(ws, who, lambda: _floor(ws, who, after))
 
 
 async def _floor(ws: WebSocket, who: Principal, after: str | None) -> None:
