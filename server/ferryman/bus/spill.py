@@ -78,6 +78,17 @@ class SpillReplayer:
                 log.error("replaying %s: %s; set aside as %s", path.name, exc, rejected.name)
         return appended
 
+    def forget_older_than(self, seconds: float) -> int:
+        """Spill files (replayed or set aside) past retention: deleted."""
+        if not self._dir.is_dir():
+            return 0
+        cutoff, removed = time.time() - seconds, 0
+        for path in [*self._dir.glob("*.jsonl"), *self._dir.glob("*.rejected")]:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     async def _replay_file(self, path: Path) -> int:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         lines = [line for line in text.splitlines() if line.strip()]

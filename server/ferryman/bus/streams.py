@@ -28,16 +28,13 @@ from ferryman.ids import loggable
 from ferryman.privacy import mask_event
 from ferryman.records import Projection
 from ferryman.records.promises import PromiseLedger
-from ferryman.records.summaries import LIVE, CallSummaries, call_key
+from ferryman.records.retention import Retention
+from ferryman.records.summaries import LIVE, CallSummaries, call_key, events_key
 
 log = logging.getLogger(__name__)
 FLOOR = "floor:events"
 FLOOR_TYPES = ("call", "hint", "mood", "coach", "ack", "promise")
 TERMINAL_STATES = ("ended", "dropped")
-
-
-def events_key(call_id: str) -> str:
-    return f"call:{call_id}:events"
 
 
 def _next_id(stream_id: str) -> str:
@@ -61,7 +58,7 @@ class EventBus:
                              queue_size=subscriber_queue, on_error=on_error)
         self._maxlen, self._floor_maxlen = maxlen, floor_maxlen
         self._projections = projections if projections is not None else [CallSummaries(),
-                                                                         PromiseLedger(redis_client)]
+                                                                         PromiseLedger(redis_client), Retention()]
 
     async def append(self, event: Event, also: Callable[[Any], None] | None = None) -> str:
         """Write one event to its streams with what it projects, in one transaction; returns
@@ -110,6 +107,10 @@ class EventBus:
             if fields.get("e") == payload:
                 return entry_id
         return None
+
+    async def trim_floor(self, before_id: str) -> int:
+        """Floor entries older than ``before_id`` removed (retention)."""
+        return await self._redis.xtrim(FLOOR, minid=before_id, approximate=False)
 
     async def close_clients(self, keep: aioredis.Redis) -> None:
         """Close the reader and writer clients the bus was given (not ``keep``, the shared one)."""

@@ -13,15 +13,17 @@ def case_key(case_id: str) -> str:
 
 
 class CaseStore:
-    def __init__(self, redis: aioredis.Redis):
-        self._redis = redis
+    """``keep_s``: a case not uploaded again for this long expires (retention; None = kept)."""
+
+    def __init__(self, redis: aioredis.Redis, keep_s: int | None = None):
+        self._redis, self._keep_s = redis, keep_s
 
     async def get(self, case_id: str) -> Case | None:
         raw = await self._redis.get(case_key(case_id))
         return Case.model_validate_json(raw) if raw else None
 
     async def put(self, case: Case) -> None:
-        await self._redis.set(case_key(case.case_id), case.model_dump_json())
+        await self._redis.set(case_key(case.case_id), case.model_dump_json(), ex=self._keep_s)
 
 
 

@@ -27,6 +27,11 @@ def call_key(call_id: str) -> str:
     return f"call:{call_id}"
 
 
+def events_key(call_id: str) -> str:
+    """The call's event stream (written by the bus; named here with the call's other keys)."""
+    return f"call:{call_id}:events"
+
+
 def gravity(hint: dict) -> tuple[int, int]:
     """Graver first: severity, then priority (1 is the most urgent)."""
     return SEVERITY_RANK.get(hint.get("severity", "info"), 0), -int(hint.get("priority", 9))

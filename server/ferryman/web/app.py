@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client, keep_alive
 from ferryman.metrics import Metrics
 from ferryman.records.promises import PromiseLedger
+from ferryman.records.retention import Retention
 from ferryman.records.summaries import CallSummaries
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.api import router as api_router
@@ -96,7 +98,9 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     await asyncio.to_thread(prepare_hints)
     await policies.seed(load_rules().default_policies)
     promises = PromiseLedger(client)
-    bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises], reader_redis=readers,
+    retention = Retention(settings.retention_days)
+    bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises, retention],
+                   reader_redis=readers,
                    subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc,
                    writer_redis=writer)
     if asr is None:
@@ -106,7 +110,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     capacity = settings.call_capacity()
     calls: LiveCalls
     nodes = NodeRegistry(client, settings.node_name(), settings.advertised_url(), capacity, live=lambda: len(calls),
-                         on_beat=lambda: _floor_chores(replayer, calls))
+                         on_beat=lambda: _floor_chores(replayer, calls, bus, retention))
     replayer = SpillReplayer(bus, client, settings.data_dir / "spill")
     admission = Admission(capacity, nodes_with_room=nodes.with_room, on_refused=metrics.calls_refused.inc,
                           on_started=metrics.calls_started.inc)
@@ -117,12 +121,14 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
     await nodes.start()
-    return Services(settings, tokens, metrics, client, embedded, CaseStore(client), policies, bus, promises, asr,
-                    calls, nodes, SocketQuota(settings.max_sockets_per_token))
+    return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
+                    bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token))
 
 
-async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls) -> None:
+async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention) -> None:
     """On every heartbeat Redis answered: spilled events back first (a call's own end may be among
-    them), then calls whose node is gone ended as dropped."""
+    them), then calls whose node is gone ended as dropped, then what is past retention."""
     await replayer.replay()
     await calls.end_orphans()
+    await bus.trim_floor(retention.oldest_floor_id(time.time()))
+    await asyncio.to_thread(replayer.forget_older_than, retention.seconds)
