@@ -338,26 +338,39 @@ async def fuzz_session(server: ServeProcess, rng: random.Random, kind: str) -> s
         return f"not connected: {type(exc).__name__}"
 
 
+async def fuzz_round(server: ServeProcess, rng: random.Random, sessions: int, report: bool) -> None:
+    for kind in ("ingest", "call", "floor"):
+        results: Counter[str] = Counter()
+        for batch in range(0, sessions, 50):
+            outcomes = await asyncio.gather(*(fuzz_session(server, random.Random(rng.random()), kind)
+                                              for _ in range(min(50, sessions - batch))))
+            results.update(outcomes)
+        answered = sum(n for r, n in results.items() if r.startswith(("code", "http")))
+        if report:
+            print(f"fuzz {kind}: {sessions} sessions, answered {answered}, 1011 {results.get('code 1011', 0)}, "
+                  f"no close frame {results.get('no close frame', 0)}; {dict(results.most_common(8))}", flush=True)
+
+
 async def part_fuzz(work: Path, sessions: int) -> None:
+    """RSS is compared after a warm-up round (the first calls grow the decoders' and allocator's
+    working set once, as in benchmarks/memory.py) and after a second, equal round: growth per
+    session is what a leak would show."""
     redis_server = EmbeddedRedis(work / "fuzz-redis").start()
     server = node(redis_server.url, work / "fuzz", 1, start_timeout_s=2, ingest_idle_s=3)
     try:
         await upload_cases(server)
         await asyncio.sleep(2)
-        baseline = server.rss_mb()
+        cold = server.rss_mb()
         rng = random.Random(20261129)
-        for kind in ("ingest", "call", "floor"):
-            results: Counter[str] = Counter()
-            for batch in range(0, sessions, 50):
-                outcomes = await asyncio.gather(*(fuzz_session(server, random.Random(rng.random()), kind)
-                                                  for _ in range(min(50, sessions - batch))))
-                results.update(outcomes)
-            answered = sum(n for r, n in results.items() if r.startswith(("code", "http")))
-            print(f"fuzz {kind}: {sessions} sessions, answered {answered}, 1011 {results.get('code 1011', 0)}, "
-                  f"no close frame {results.get('no close frame', 0)}; {dict(results.most_common(8))}", flush=True)
+        await fuzz_round(server, rng, sessions, report=True)
         await asyncio.sleep(10)            # grace periods run out, calls end, memory is returned
-        print(f"fuzz: node RSS {baseline:.0f} MB before, {server.rss_mb():.0f} MB after; health "
-              f"{'ok' if health_ok(server) else 'FAILED'}", flush=True)
+        warm = server.rss_mb()
+        await fuzz_round(server, rng, sessions, report=False)
+        await asyncio.sleep(10)
+        after = server.rss_mb()
+        print(f"fuzz: node RSS {cold:.0f} MB at start, {warm:.0f} MB after the first {3 * sessions} sessions, "
+              f"{after:.0f} MB after {3 * sessions} more ({(after - warm) * 1024 / (3 * sessions):+.1f} kB per "
+              f"session); health {'ok' if health_ok(server) else 'FAILED'}", flush=True)
     finally:
         server.stop()
         redis_server.stop()
