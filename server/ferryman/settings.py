@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     ingest_idle_s: float = Field(30.0, gt=0, description="a started audio socket silent this long is closed "
                                                          "(4408); the call waits for it as for a dropped one")
     reconnect_grace_s: float = Field(5.0, description="a dropped call waits this long for its socket to return")
+    registration_wait_s: float = Field(5.0, ge=0, description="audio of a call that names no case waits this "
+                                                              "long for the dialer's registration")
+    registration_ttl_s: int = Field(3600, ge=60, description="a registration nobody dials is forgotten after this")
 
     # --- capacity and the floor of nodes ------------------------------------------------
     max_calls: int | None = Field(None, ge=1, description="most live calls this node takes; unset = "

@@ -59,8 +59,8 @@ class StartMessage(BaseModel):
 
     type: Literal["start"]
     token: str | None = Field(None, repr=False)
-    case_id: IdField
-    agent_id: AgentIdField
+    case_id: IdField | None = Field(None, description="may be left out for a call registered beforehand")
+    agent_id: AgentIdField | None = Field(None, description="may be left out for a call registered beforehand")
     source: Literal["audio", "transcript"] = "audio"
     sample_rate: int | None = Field(None, description="required for audio")
     encoding: str = "pcm_s16le"

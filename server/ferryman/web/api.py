@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from ferryman.bus.streams import TERMINAL_STATES
+from ferryman.calls.registry import Registration, RegistrationRefused
 from ferryman.cases.schema import Case, Policy
 from ferryman.events import AckEvent, CoachEvent, HintEvent, PromiseEvent
 from ferryman.ids import CallIdPath, CaseIdPath, StreamId
@@ -98,6 +99,21 @@ async def _visible_call(svc: Services, call_id: str, who: Principal) -> dict:
 def _live(summary: dict) -> None:
     if summary["state"] in TERMINAL_STATES:
         raise HTTPException(409, f"call {summary['call_id']} has {summary['state']}")
+
+
+Gateway = Annotated[Principal, Depends(require("gateway"))]
+
+
+@router.post("/calls", status_code=201)
+async def register_call(body: Registration, svc: ServicesDep, _: Gateway) -> dict:
+    """The dialer registers a call before the phone rings: its id (the PBX's own: channel UUID,
+    callSid...), case, agent and the PBX's leg ids. Audio that starts it may then name no case."""
+    await _case_or_404(svc, body.case_id)
+    try:
+        await svc.registry.register(body)
+    except RegistrationRefused as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    return body.model_dump()
 
 
 @router.get("/calls")

@@ -15,6 +15,7 @@ from ferryman.bus.spill import SpillReplayer
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import Admission, LiveCalls
 from ferryman.calls.nodes import NodeRegistry
+from ferryman.calls.registry import CallRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
 from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
@@ -122,7 +123,8 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     await calls.disown_previous_life()
     await nodes.start()
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
-                    bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token))
+                    bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
+                    CallRegistry(client, settings.registration_ttl_s))
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention) -> None:

@@ -57,6 +57,22 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
     return start
 
 
+async def _with_registration(app, call_id: str, start: StartMessage) -> StartMessage:
+    """The start message with the case and agent of the call's registration filled in (a PBX
+    streams a channel; the dialer registered which case and agent it belongs to)."""
+    if start.case_id and start.agent_id:
+        return start
+    registration = await app.registry.wait_for(call_id, app.settings.registration_wait_s)
+    if registration is None:
+        raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"call {call_id} was not registered (POST /api/calls) and "
+                                                      "its start message names no case and agent")
+    if start.case_id and start.case_id != registration.case_id:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"the start names case {start.case_id}; the call is "
+                                                   f"registered for case {registration.case_id}")
+    return start.model_copy(update={"case_id": registration.case_id,
+                                    "agent_id": start.agent_id or registration.agent_id})
+
+
 class _AudioIn:
     """Binary frames of one socket -> per-channel 16 kHz samples into the pipeline (after
     skipping, per channel, the audio a resumed call already transcribed)."""
@@ -133,7 +149,7 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
     channels: list[Channel] = []
     try:
         check_call_id(call_id)
-        start = await _receive_start(ws, app.settings.start_timeout_s)
+        start = await _with_registration(app, call_id, await _receive_start(ws, app.settings.start_timeout_s))
         case = await app.cases.get(start.case_id)
         if case is None:
             raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"case {start.case_id} not found; import it first")

@@ -17,6 +17,7 @@ from ferryman.asr.runtime import AsrRuntime
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import LiveCalls
 from ferryman.calls.nodes import NodeRegistry
+from ferryman.calls.registry import CallRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
 from ferryman.infra.redis import EmbeddedRedis
 from ferryman.metrics import Metrics
@@ -40,6 +41,7 @@ class Services:
     calls: LiveCalls
     nodes: NodeRegistry
     sockets: SocketQuota
+    registry: CallRegistry
 
 
 def services(connection: HTTPConnection) -> Services:
