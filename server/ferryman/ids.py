@@ -36,12 +36,12 @@ CaseIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=128, description
 
 
 def valid_id(value: object) -> bool:
-    return isinstance(value, str) and bool(_ID.match(value)) and "\n" not in value
+    return isinstance(value, str) and bool(_ID.fullmatch(value))
 
 
 def valid_stream_id(value: object) -> bool:
     """``ms`` or ``ms-seq``, each part within Redis's 64-bit range."""
-    return (isinstance(value, str) and bool(_STREAM_ID.match(value)) and "\n" not in value
+    return (isinstance(value, str) and bool(_STREAM_ID.fullmatch(value))
             and all(int(part) <= MAX_STREAM_PART for part in value.split("-")))
 
 

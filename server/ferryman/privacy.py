@@ -21,10 +21,10 @@ import re
 from datetime import date
 from typing import Any
 
+_CN_NUMERALS = "零〇○一幺二两三四五六七八九"
 _DIGITS = {**{c: str(i) for i, c in enumerate("0123456789")},
            **{c: str(i) for i, c in enumerate("０１２３４５６７８９")},
-           "零": "0", "〇": "0", "○": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
-           "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
+           **{c: str(int(v)) for c, v in zip(_CN_NUMERALS, "00011223456789")}}
 _D = "".join(_DIGITS)
 _SOFT = r"[ \u00a0\u3000\-–—]"      # spaces and dashes: a grouping, whatever the number
 _HARD = r"[,，、]"                   # commas: only for numbers whose check passes
@@ -131,7 +131,7 @@ def _identifying_spans(text: str, match: re.Match, partial: bool) -> list[tuple[
 def _trimmable(run: str, piece_start: int, start: int, end: int, piece_end: int) -> bool:
     """Only Chinese numerals are trimmed off a piece (ASCII digits are part of what was typed)."""
     cut = run[piece_start:start] + run[end:piece_end]
-    return all(c in "零〇○一幺二两三四五六七八九" for c in cut)
+    return all(c in _CN_NUMERALS for c in cut)
 
 
 def mask_event(event):

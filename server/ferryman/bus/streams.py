@@ -69,20 +69,20 @@ class EventBus:
         lost reply); before sending it again, the call's last entries are checked for it."""
         event = mask_event(event)
         payload = event.to_json()
-        for attempt in range(self._write_attempts):
+        attempt = 0
+        while True:
             try:
                 return await self._append_once(event, payload, also)
             except (redis.ConnectionError, redis.TimeoutError):
-                if attempt == self._write_attempts - 1:
+                attempt += 1
+                if attempt >= self._write_attempts:
                     raise
             await asyncio.sleep(0.05 * 2 ** attempt)
             try:
-                landed = await self._landed(event.call_id, payload)
+                if landed := await self._landed(event.call_id, payload):
+                    return landed
             except (redis.ConnectionError, redis.TimeoutError):
-                continue
-            if landed:
-                return landed
-        raise AssertionError("unreachable")
+                pass
 
     async def _append_once(self, event: Event, payload: str, also) -> str:
         pipe = self._writer.pipeline(transaction=True)

@@ -114,9 +114,7 @@ class EmbeddedRedis:
                     log.info("embedded redis on 127.0.0.1:%d, data in %s", self.port, self.data_dir)
                     _write_owner_only(self.url_file, self.url)
                     return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
-            except redis.ResponseError:    # still loading the AOF
+            except (redis.ConnectionError, redis.ResponseError):    # not up yet, or still loading the AOF
                 time.sleep(0.05)
         self._proc.kill()              # exited, not stopped: the watchdog tries again, the lock is kept
         self._proc.wait()

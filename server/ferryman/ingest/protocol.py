@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ferryman.events import Channel
-from ferryman.ids import AgentIdField, IdField
+from ferryman.ids import AgentIdField, IdField, describe_id_rule, valid_id
 
 
 class CloseCode(IntEnum):
@@ -80,6 +80,12 @@ class StartMessage(BaseModel):
     @property
     def channel_names(self) -> list[Channel]:
         return ["agent", "customer"] if self.channels == 2 else [self.channel]  # type: ignore[list-item]
+
+
+def check_call_id(call_id: str) -> None:
+    """The call id in a socket's URL (every socket that names a call)."""
+    if not valid_id(call_id):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"call id must be {describe_id_rule()} characters")
 
 
 def _first_error(exc: ValidationError) -> str:

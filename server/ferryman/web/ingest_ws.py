@@ -17,9 +17,16 @@ from ferryman.calls.live import AtCapacity
 from ferryman.events import Channel
 from ferryman.ids import loggable
 from ferryman.ingest.audio import ASR_RATE, ChannelResampler, FrameError, split_frame
-from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage, parse_control, parse_start, parse_turn
+from ferryman.ingest.protocol import (
+    CloseCode,
+    ProtocolError,
+    StartMessage,
+    check_call_id,
+    parse_control,
+    parse_start,
+    parse_turn,
+)
 from ferryman.web.auth import AuthError
-from ferryman.web.subscribe import check_call_id
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.events import CallEvent, Event
-from ferryman.ids import describe_id_rule, loggable, valid_id, valid_stream_id
-from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_control
+from ferryman.ids import loggable, valid_stream_id
+from ferryman.ingest.protocol import CloseCode, ProtocolError, check_call_id, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
 from ferryman.web.views import call_summary, server_time, visible_live_calls
 
@@ -116,11 +116,6 @@ async def _refuse(ws: WebSocket, exc: ProtocolError) -> None:
         await ws.close(exc.code, exc.reason)
     except (RuntimeError, WebSocketDisconnect):
         pass
-
-
-def check_call_id(call_id: str) -> None:
-    if not valid_id(call_id):
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"call id must be {describe_id_rule()} characters")
 
 
 async def calls_socket(ws: WebSocket, call_id: str) -> None:
