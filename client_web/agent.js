@@ -66,6 +66,21 @@ function renderBrief(c) {
   $("brief-body").hidden = false;
 }
 
+async function loadBrief(summary) {
+  $("brief-body").hidden = true;
+  $("brief-empty").hidden = false;
+  $("brief-empty").classList.toggle("unknown-case", !summary.case_id);
+  if (!summary.case_id) {        // a call the PBX streamed and nobody registered
+    $("brief-empty").textContent = labels.unknown_case_brief;
+    return;
+  }
+  try {
+    renderBrief(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/case`));
+  } catch (err) {
+    $("brief-empty").textContent = `无法读取案件：${err.message}`;
+  }
+}
+
 // --- hints -----------------------------------------------------------------------------------
 function primaryHint() {
   const maxAge = labels.primary_max_age_s;
@@ -193,16 +208,12 @@ async function openCall(summary) {
   call?.socket.stop();
   call = { id: summary.call_id, summary, hints: new Map(), acked: new Set(), lastT: 0, ended: false };
   transcript.clear();
-  $("call-title").textContent = `通话 ${summary.call_id} · ${summary.customer ?? ""}`;
+  $("call-title").textContent = `通话 ${summary.call_id} · ${summary.customer ?? (summary.case_id ? "" : labels.unknown_case)}`;
   $("coach").hidden = true;
   $("promise").hidden = true;
   $("mood").replaceChildren(moodMeter(null, null));
   renderHints();
-  try {
-    renderBrief(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/case`));
-  } catch (err) {
-    $("brief-empty").textContent = `无法读取案件：${err.message}`;
-  }
+  await loadBrief(summary);
   call.socket = new Subscription(`/ws/calls/${encodeURIComponent(summary.call_id)}`, token, {
     onEvent: onCallEvent,
     onStatus: (state, reason) => {

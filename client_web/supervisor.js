@@ -32,7 +32,7 @@ function renderCalls() {
     "data-call": c.call_id,
   },
   el("td", { text: c.agent_name ?? c.agent_id ?? "—" }),
-  el("td", { text: c.customer ?? c.case_id ?? "—" }),
+  el("td", { class: c.case_id ? "" : "unknown-case", text: c.customer ?? c.case_id ?? labels.unknown_case }),
   el("td", { class: "elapsed", "data-started": c.started_at ?? "" , text: elapsedText(c) }),
   el("td", {}, moodMeter(c.mood_score, c.mood_level)),
   hintCell(c.last_hint),
@@ -59,7 +59,7 @@ function tick() {
 // --- the feed ----------------------------------------------------------------------------------
 function who(callId) {
   const c = calls.get(callId) ?? names.get(callId);
-  return c ? `${c.agent_name ?? c.agent_id} ↔ ${c.customer ?? c.case_id}` : callId;
+  return c ? `${c.agent_name ?? c.agent_id ?? "—"} ↔ ${c.customer ?? c.case_id ?? labels.unknown_case}` : callId;
 }
 
 function feedItem(event) {

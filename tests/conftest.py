@@ -55,7 +55,8 @@ def server(tmp_path_factory, asr_runtime):
     from ferryman.web.app import create_app
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), redis_url=None, port=free_port(),
-                        reconnect_grace_s=0.5, start_timeout_s=2.0, ingest_idle_s=3.0, tokens=grants())
+                        reconnect_grace_s=0.5, start_timeout_s=2.0, ingest_idle_s=3.0, tokens=grants(),
+                        registration_wait_s=2.0, audiosocket_port=free_port())
     with RunningServer(create_app(settings, asr=asr_runtime), settings.port) as running:
         yield running
 

@@ -58,7 +58,8 @@ class ServeProcess:
     def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None):
         self.port = port or free_port()
         self.http, self.ws = f"http://127.0.0.1:{self.port}", f"ws://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "FERRYMAN_PORT": str(self.port), **env}
+        # AudioSocket off unless asked for: nodes on one machine would all want its port
+        self.env = {**os.environ, "FERRYMAN_PORT": str(self.port), "FERRYMAN_AUDIOSOCKET_PORT": "0", **env}
         if log:
             Path(log).parent.mkdir(parents=True, exist_ok=True)
         out = open(log, "ab") if log else subprocess.DEVNULL

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ferryman.ids import AGENT_ID_PATTERN
@@ -114,6 +114,21 @@ class Settings(BaseSettings):
                                                               "long for the dialer's registration")
     registration_ttl_s: int = Field(3600, ge=60, description="a registration nobody dials is forgotten after this")
 
+    # --- phone systems (gateways; docs/gateways/) ------------------------------------------
+    audiosocket_port: int = Field(9092, ge=0, le=65535, description="TCP port of the Asterisk AudioSocket "
+                                                                    "server (on `host`); 0 = off")
+    audiosocket_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        description="source networks (CIDR, JSON list) AudioSocket connections are accepted from")
+    freeswitch_left: Literal["agent", "customer"] = Field(
+        "customer", description="mod_audio_fork stereo: whose voice the left channel (the tapped leg's read "
+                                "side) is; the right is the other party")
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio account auth token: when set, "
+                                                                  "X-Twilio-Signature is checked on every stream")
+    twilio_inbound: Literal["agent", "customer"] = Field(
+        "customer", description="Twilio Media Streams: whose voice the inbound track is (the party on the "
+                                "call leg the <Stream> is on); outbound is the other")
+
     # --- capacity and the floor of nodes ------------------------------------------------
     max_calls: int | None = Field(None, ge=1, description="most live calls this node takes; unset = "
                                                           "calls_per_core x the cores of this machine")
@@ -123,6 +138,15 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="the websocket base URL other nodes send gateways "
                                                      "to (ws://host:port); unset = ws://host:port")
     partial_max_wait_s: float = Field(0.5, ge=0, description="a partial decode that waited longer is shed")
+
+    @field_validator("audiosocket_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            ipaddress.ip_network(network, strict=False)     # raises ValueError with the bad entry
+        return value
 
     def call_capacity(self) -> int:
         import os

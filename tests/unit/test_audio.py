@@ -55,8 +55,15 @@ def test_upsampler_keeps_a_telephone_tone_and_its_level():
     assert image < spectrum.max() * 0.01
 
 
-def test_resampler_refuses_other_rates():
+def test_resampler_takes_the_rates_pbxs_send_and_refuses_the_rest():
     with pytest.raises(ValueError):
-        ChannelResampler(44100)
+        ChannelResampler(4000)
     x = np.ones(10, np.float32)
     assert ChannelResampler(16000)(x) is x
+    for rate in (12000, 44100, 48000):             # AudioSocket's higher rates: a 440 Hz tone stays 440 Hz
+        resample, t = ChannelResampler(rate), np.arange(rate) / rate
+        tone = np.sin(2 * np.pi * 440 * t).astype(np.float32)
+        out = np.concatenate([resample(tone[i:i + rate // 50]) for i in range(0, rate, rate // 50)])
+        assert abs(len(out) - 16000) < 64
+        spectrum = np.abs(np.fft.rfft(out[1000:15000]))
+        assert abs(np.argmax(spectrum) * 16000 / 14000 - 440) < 3

@@ -25,7 +25,7 @@ from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
 from ferryman.events import CallEvent, Channel
 from ferryman.infra.memory import release_free_memory
-from ferryman.ingest.protocol import CloseCode, ProtocolError, StartMessage
+from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.pipeline import CallPipeline, WallClock
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,20 @@ class AtCapacity(ProtocolError):
         where = f"; try {nodes[0]}" if nodes else "; try again later"
         super().__init__(CloseCode.TRY_AGAIN_LATER, f"node at capacity ({live}/{capacity} live calls){where}")
         self.nodes = nodes
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """What one connection feeds into a call, whatever its protocol: its channels (in the order
+    its frames interleave them), the call's case and agent when known, and whether the sender can
+    send its audio again from a point we name after a reconnect (our own ingest protocol can; a
+    PBX streams live and cannot, so its channels just go on from now)."""
+
+    channels: tuple[Channel, ...]
+    case_id: str | None = None
+    agent_id: str | None = None
+    source: str = "audio"              # "audio" or "transcript"
+    resends: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,41 +108,53 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    async def attach(self, call_id: str, start: StartMessage, case: Case) -> Attachment:
-        """Claim the start message's channels of ``call_id``: a new call, one live here (a socket
-        that came back), or one whose node died (taken over)."""
+    async def attach(self, call_id: str, spec: FeedSpec, case: Case | None) -> Attachment:
+        """Claim the connection's channels of ``call_id``: a new call, one live here (a socket
+        that came back), or one whose node died (taken over). ``case`` None: a call nobody
+        registered — transcribed, with the hints that need no case."""
+        if not spec.resends:
+            await self._wait_until_free(call_id, spec.channels)
         async with self._lock:
-            call = self._calls.get(call_id) or await self._create(call_id, start, case)
-            if call.pipeline.case and call.pipeline.case.case_id != start.case_id:
+            call = self._calls.get(call_id) or await self._create(call_id, spec, case)
+            running = call.pipeline.case.case_id if call.pipeline.case else None
+            if spec.case_id and running != spec.case_id:
                 raise ProtocolError(CloseCode.CHANNEL_BUSY,
-                                    f"call {call_id} is already running for case {call.pipeline.case.case_id}")
-            busy = call.channels.intersection(start.channel_names)
+                                    f"call {call_id} is already running for case {running or '(unknown)'}")
+            busy = call.channels.intersection(spec.channels)
             if busy:
                 raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
                                                             f"{call_id} is already being streamed")
             if call.ending:
                 call.ending.cancel()   # the dropped socket came back in time
                 call.ending, call.dropped = None, False
-            attachment = self._resume_points(call, start)
-            call.channels.update(start.channel_names)
+            attachment = self._resume_points(call, spec)
+            call.channels.update(spec.channels)
             return attachment
 
-    def _resume_points(self, call: LiveCall, start: StartMessage) -> Attachment:
+    async def _wait_until_free(self, call_id: str, channels: tuple[Channel, ...], wait_s: float = 3.0) -> None:
+        """A PBX that reconnects may be faster than we are to notice its old connection died
+        (its last frames still being read): give that one a moment to let go of the channels."""
+        deadline = time.monotonic() + wait_s
+        while (call := self._calls.get(call_id)) and call.channels.intersection(channels) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    def _resume_points(self, call: LiveCall, spec: FeedSpec) -> Attachment:
         """A new socket's audio starts at the call's audio offset (new call) or again from the
         earliest second its channels have not had transcribed; what one channel already had is
-        skipped, so nothing is transcribed twice."""
+        skipped, so nothing is transcribed twice. A sender that cannot resend goes on from now."""
         pipeline = call.pipeline
-        if start.source == "transcript":                  # turns carry their own times
+        if spec.source == "transcript":                   # turns carry their own times
             return Attachment(pipeline)
-        points = {ch: pipeline.resume_point(ch) for ch in start.channel_names}
-        if not any(points.values()):                      # fresh channels: audio starts now
-            for channel in start.channel_names:
-                pipeline.open_channel(channel, offset_s=pipeline.clock.now())
+        points = {ch: pipeline.resume_point(ch) for ch in spec.channels}
+        if not any(points.values()) or not spec.resends:  # fresh channels, or live audio: from now on
+            for channel in spec.channels:
+                pipeline.open_channel(channel, offset_s=max(pipeline.clock.now(), points[channel]))
             return Attachment(pipeline)
         # never before the gateway's first second: a channel with nothing transcribed yet (no
         # final, a call taken over) starts from the beginning of the gateway's audio
         since = max(min(points.values()), call.audio_offset)
-        for channel in start.channel_names:
+        for channel in spec.channels:
             pipeline.open_channel(channel, offset_s=since)
         return Attachment(pipeline, round(since - call.audio_offset, 3),
                           {ch: round(max(0.0, point - since), 3) for ch, point in points.items()})
@@ -142,7 +168,7 @@ class LiveCalls:
         nodes = await admission.nodes_with_room() if admission.nodes_with_room else []
         raise AtCapacity(len(self._calls), admission.capacity, nodes)
 
-    async def _create(self, call_id: str, start: StartMessage, case: Case) -> LiveCall:
+    async def _create(self, call_id: str, spec: FeedSpec, case: Case | None) -> LiveCall:
         await self._admit()
         info = await self._bus.call_info(call_id)
         if info.get("state") in TERMINAL_STATES:
@@ -154,7 +180,7 @@ class LiveCalls:
         sink = BusSink(self._bus, self._spill_dir, on_error=self._on_redis_error)
         clock = WallClock(started_at=float(info["started_at"])) if taking_over else WallClock()
         pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
-                             agent_id=start.agent_id or info.get("agent_id"), on_final=self._on_final)
+                             agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final)
         call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))
         if taking_over:
             pipeline.resume(await self._bus.history(call_id))

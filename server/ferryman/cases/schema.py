@@ -78,6 +78,17 @@ class Case(_Model):
         return plans
 
 
+UNREGISTERED = "unregistered"
+
+
+def unregistered_case() -> Case:
+    """What the hint engine works with on a call nobody registered (a PBX streamed it, the dialer
+    never said whose it is): no name, debt, card, notes or plans. Hints that need them stay quiet
+    or say the case is unknown; the rest (escalation, compliance, hardship, promises) still run."""
+    return Case(case_id=UNREGISTERED, customer=Customer(name="?"), debt=Debt(total=0, principal=0, min_payment=0),
+                card=Card(status="unknown"))
+
+
 class Policy(BaseModel):
     """A team-wide relief policy (not tied to one case), stored in the Redis hash ``policies``."""
 

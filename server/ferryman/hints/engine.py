@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ferryman.asr.text import strip_phantoms
-from ferryman.cases.schema import Case, Policy
+from ferryman.cases.schema import Case, Policy, unregistered_case
 from ferryman.events import CallEvent, ChecklistEvent, Event, Evidence, HintEvent, MoodEvent, TranscriptEvent
 from ferryman.hints.compliance import AgentCompliance, Breach, Checklist
 from ferryman.hints.learned.model import IntentModel, Scores, shared_model
@@ -114,19 +114,20 @@ class Found:
 
 
 class HintEngine:
-    def __init__(self, case: Case, rules: Rules | None = None, policies: list[Policy] | None = None,
+    def __init__(self, case: Case | None, rules: Rules | None = None, policies: list[Policy] | None = None,
                  today: date | None = None, model: IntentModel | None | bool = True):
-        self.case = case
+        self.case_known = case is not None          # None: a call nobody registered
+        self.case = case or unregistered_case()
         self.rules = rules or load_rules()
         self.model = shared_model() if model is True else (model or None)
         self.policies = policies if policies is not None else self.rules.default_policies
         self.today = today or date.today()
         self._plans = load_plan_rules()
-        self._compliance = AgentCompliance(self.rules, case)
+        self._compliance = AgentCompliance(self.rules, self.case)
         self._checklist = Checklist(self.rules)
         self._mood = MoodTracker(self.rules)
-        self._topics = TopicTracker(self.rules, case.sensitive_topics)
-        self._parties = Parties(case.customer, self.rules.parties.absent_cues)
+        self._topics = TopicTracker(self.rules, self.case.sensitive_topics)
+        self._parties = Parties(self.case.customer, self.rules.parties.absent_cues)
         self._window = 0.0
         self._turn: Turn | None = None
         self._last_turn: dict[str, Turn] = {}
@@ -247,11 +248,8 @@ class HintEngine:
         # promising to pay; an explicit ask (split, delay, reduce) always does
         found += self._offer(intents, with_hardship=bool(new_hardship) and "promise" not in intents)
         if "ask_card" in intents:
-            card = self.case.card
-            found.append(Candidate("card_status", {"status": CARD_STATUS_ZH.get(card.status, card.status),
-                                                   "restore_condition": card.restore_condition or "请核实恢复条件"},
-                                   source=intents.source("ask_card")))
-        if "dispute_amount" in intents:
+            found.append(Candidate("card_status", self._card_status(), source=intents.source("ask_card")))
+        if "dispute_amount" in intents and self.case_known:     # no figures to show without the case
             debt = self.case.debt
             found.append(Candidate("debt_breakdown", {k: yuan(v) if isinstance(v, float) else v
                                                       for k, v in debt.model_dump().items()},
@@ -260,6 +258,11 @@ class HintEngine:
             found += self._promise(intents, turn, clauses)
         found += self._escalation(self._mood.score(own, turn.texts[-1]), scores, out)
         return found
+
+    def _card_status(self) -> dict:
+        card = self.case.card
+        return {"status": CARD_STATUS_ZH.get(card.status, card.status),
+                "restore_condition": card.restore_condition or "请核实恢复条件"}
 
     def _who_is_on_the_line(self, intents: Found, turn: Turn, named: str | None) -> list[Candidate]:
         """third_party when someone else answered; the debtor confirmed by their own words, their
@@ -341,7 +344,8 @@ class HintEngine:
                 return [Candidate("promise_to_pay", {"amount_text": promise.amount_text or "金额待确认",
                                                      "date_text": promise.date_text or "日期待确认",
                                                      "relation": promise.relation},
-                                  {"promise": promise.as_data(), "case_id": self.case.case_id},
+                                  {"promise": promise.as_data(),
+                                   "case_id": self.case.case_id if self.case_known else None},
                                   source=intents.source("promise"))]
         return []
 
@@ -438,10 +442,10 @@ class HintEngine:
             return None
         turn.raised.add(candidate.code)
         self._last_raised[candidate.code] = event.t
-        fields = _Blank(candidate.fields)
+        fields, wording = _Blank(candidate.fields), card.wording(self.case_known)
         return HintEvent(code=candidate.code, severity=candidate.severity or card.severity, priority=card.priority,
-                         title=card.title.format_map(fields), detail=card.detail.format_map(fields),
-                         suggestion=card.suggestion.format_map(fields),
+                         title=wording.title.format_map(fields), detail=wording.detail.format_map(fields),
+                         suggestion=wording.suggestion.format_map(fields),
                          evidence=Evidence(channel=event.channel, text=turn.text, utterance=event.utterance),
                          data=candidate.data, source=candidate.source)
 

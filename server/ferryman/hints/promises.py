@@ -51,13 +51,14 @@ def is_question(clause: str, words: PromiseWords) -> bool:
 
 
 def _amount(text: str, case: Case, words: PromiseWords) -> tuple[float | None, str]:
-    amounts = [a for a in find_amounts(text) if a.value <= case.debt.total * 1.5]
+    owed = case.debt.total or None          # 0: nothing known of the debt (a call nobody registered)
+    amounts = [a for a in find_amounts(text) if owed is None or a.value <= owed * 1.5]
     if amounts:
         return amounts[0].value, amounts[0].text
     if _has(text, words.all):
-        return case.debt.total, "全部欠款"
+        return owed, "全部欠款"
     if _has(text, words.minimum):
-        return case.debt.min_payment, "最低还款"
+        return case.debt.min_payment or None, "最低还款"
     return None, ("第一期" if _has(text, words.first_instalment) else "")
 
 

@@ -59,15 +59,22 @@ class IntentsFile(_Strict):
         return self
 
 
-class Card(_Strict):
+class CardWording(_Strict):
+    title: str
+    detail: str
+    suggestion: str
+
+
+class Card(CardWording):
     severity: Severity
     severity_when_history: Severity | None = None
     priority: int = Field(ge=1, le=9)
     cooldown_s: float = Field(ge=0)
     once_per_call: bool = False
-    title: str
-    detail: str
-    suggestion: str
+    case_unknown: CardWording | None = None     # the wording on a call nobody registered
+
+    def wording(self, case_known: bool) -> CardWording:
+        return self if case_known or self.case_unknown is None else self.case_unknown
 
 
 class CardsFile(_Strict):

@@ -90,13 +90,36 @@ class Upsampler2x:
         return (len(self.kernel) - 1) // 2
 
 
-class ChannelResampler:
-    """Brings one channel to the ASR rate; a no-op at 16 kHz."""
+class StreamResampler:
+    """Any rate -> 16 kHz, streaming (libswresample through PyAV keeps the filter state between
+    chunks): for the rates some PBXs send beside 8 and 16 kHz (12, 24, 32, 44.1, 48 kHz...)."""
 
     def __init__(self, rate: int):
-        if rate not in (8000, ASR_RATE):
-            raise ValueError(f"unsupported sample rate {rate}")
-        self._up = Upsampler2x() if rate == 8000 else None
+        import av
+
+        self.rate = rate
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=ASR_RATE)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        return self._up(samples) if self._up else samples
+        import av
+
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1),
+                                           format="flt", layout="mono")
+        frame.sample_rate = self.rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+
+
+MAX_RATE = 192_000
+
+
+class ChannelResampler:
+    """Brings one channel to the ASR rate; a no-op at 16 kHz, our own filter at 8 kHz."""
+
+    def __init__(self, rate: int):
+        if not 8000 <= rate <= MAX_RATE:
+            raise ValueError(f"unsupported sample rate {rate}")
+        self._convert = None if rate == ASR_RATE else Upsampler2x() if rate == 8000 else StreamResampler(rate)
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        return self._convert(samples) if self._convert else samples

@@ -19,10 +19,11 @@ class PromiseLedger:
         self._redis = client
 
     def stage(self, pipe, event: Event) -> None:
-        if isinstance(event, HintEvent) and event.code == "promise_to_pay":
+        """A promise on a call with no known case stays in the call's own stream only."""
+        if isinstance(event, HintEvent) and event.code == "promise_to_pay" and event.data.get("case_id"):
             record = {"status": "captured", **event.data["promise"], "call_id": event.call_id, "t": event.t}
             pipe.rpush(promises_key(event.data["case_id"]), json.dumps(record, ensure_ascii=False))
-        elif isinstance(event, PromiseEvent):
+        elif isinstance(event, PromiseEvent) and event.case_id:
             record = {"status": event.status, "amount": event.amount, "due": event.due, "hint_id": event.hint_id,
                       "by": event.by, "call_id": event.call_id, "t": event.t}
             pipe.rpush(promises_key(event.case_id), json.dumps(record, ensure_ascii=False))

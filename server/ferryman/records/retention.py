@@ -30,7 +30,7 @@ class Retention:
                 pipe.expire(key, self.seconds)
         elif isinstance(event, HintEvent) and event.code == "promise_to_pay" and event.data.get("case_id"):
             pipe.expire(promises_key(event.data["case_id"]), self.seconds)
-        elif isinstance(event, PromiseEvent):
+        elif isinstance(event, PromiseEvent) and event.case_id:
             pipe.expire(promises_key(event.case_id), self.seconds)
 
     def oldest_floor_id(self, now_s: float) -> str:

@@ -131,6 +131,8 @@ async def call_info(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> dict:
 async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
     """The brief of the call's case: what the agent reads before the first word."""
     summary = await _visible_call(svc, call_id, who)
+    if not summary["case_id"]:
+        raise HTTPException(404, f"call {call_id} has no known case (nobody registered it)")
     return await _case_or_404(svc, summary["case_id"])
 
 

@@ -17,6 +17,7 @@ from ferryman.calls.live import Admission, LiveCalls
 from ferryman.calls.nodes import NodeRegistry
 from ferryman.calls.registry import CallRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
+from ferryman.gateways.freeswitch import freeswitch_socket
 from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client, keep_alive
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
     app.add_api_websocket_route("/ws/floor", floor_socket)
+    app.add_api_websocket_route("/ws/gateways/freeswitch", freeswitch_socket)
     app.mount("/ui", StaticFiles(directory=CLIENT_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)

@@ -17,8 +17,8 @@ async def call_summary(state, call_id: str, info: dict | None = None) -> dict | 
     case = await state.cases.get(info.get("case_id", "")) if info.get("case_id") else None
     summary = {
         "call_id": call_id,
-        "case_id": info.get("case_id"),
-        "agent_id": info.get("agent_id"),
+        "case_id": info.get("case_id") or None,      # None: nobody registered the call's case
+        "agent_id": info.get("agent_id") or None,
         "agent_name": state.tokens.agent_name(info.get("agent_id")),
         "customer": case.customer.name if case else None,
         "state": info.get("state"),
