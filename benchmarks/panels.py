@@ -63,7 +63,7 @@ async def put_case(server, replay) -> None:
 async def run(shots: Path | None, verbose: bool) -> None:
     prepare_hints()
     data = Path(tempfile.mkdtemp(prefix="ferryman-bench-"))
-    settings = Settings(data_dir=data, redis_url=None, port=free_port(), tokens=TOKENS)
+    settings = Settings(data_dir=data, redis_url=None, port=free_port(), audiosocket_port=0, tokens=TOKENS)
     with BackgroundServer(create_app(settings), settings.port) as server:
         url = server.app.state.services.embedded_redis.url
         d01 = PublishedReplay(url, CORPUS / "d01.json", f"bench-d01-{int(time.time())}", "a1", data / "spill",

@@ -65,10 +65,10 @@ class LiveCall(PublishedReplay):
     """A corpus call published turn by turn into the test server's Redis (see PublishedReplay),
     its case uploaded first: tests look at the pages and the API between two turns."""
 
-    def __init__(self, server, corpus: Path, name: str, agent_id: str, spill_dir: Path):
+    def __init__(self, server, corpus: Path, name: str, agent_id: str, spill_dir: Path, case_known: bool = True):
         super().__init__(server.app.state.services.embedded_redis.url, corpus / f"{name}.json",
                          f"live-{name}-{uuid.uuid4().hex[:6]}", agent_id, spill_dir,
-                         node_id=server.app.state.services.settings.node_name())
+                         node_id=server.app.state.services.settings.node_name(), case_known=case_known)
         self.server = server
 
     async def start(self) -> None:
@@ -82,8 +82,8 @@ async def live_call(server, corpus, tmp_path):
     """``live_call(name, agent_id)`` -> a started-on-demand LiveCall; closed after the test."""
     calls = []
 
-    def make(name: str = "d01", agent_id: str = "a1") -> LiveCall:
-        calls.append(LiveCall(server, corpus, name, agent_id, tmp_path / "spill"))
+    def make(name: str = "d01", agent_id: str = "a1", case_known: bool = True) -> LiveCall:
+        calls.append(LiveCall(server, corpus, name, agent_id, tmp_path / "spill", case_known))
         return calls[-1]
 
     yield make

@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import websockets
 
+from ferryman.client import follow_call
 from ferryman.ingest.audio import encode_mulaw, encode_pcm16, interleave
 from ferryman.ingest.sources import read_stereo
 
@@ -37,6 +39,10 @@ class CallAudio:
             agent, customer = agent[::2], customer[::2]
         n = max(len(agent), len(customer))
         return cls(np.pad(agent, (0, n - len(agent))), np.pad(customer, (0, n - len(customer))), rate)
+
+    def part(self, start_s: float, end_s: float | None = None) -> "CallAudio":
+        a, b = int(start_s * self.rate), None if end_s is None else int(end_s * self.rate)
+        return CallAudio(self.agent[a:b], self.customer[a:b], self.rate)
 
     @property
     def frame(self) -> int:
@@ -69,6 +75,27 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
+# -- what the dialer and the panels do around a call -------------------------------------------
+def register_call(server, call_id: str, case_id: str, legs: dict | None = None, agent_id: str = "a1") -> None:
+    """``POST /api/calls`` as the dialer does before the phone rings."""
+    body = {"call_id": call_id, "case_id": case_id, "agent_id": agent_id, **({"legs": legs} if legs else {})}
+    httpx.post(f"{server.http}/api/calls", json=body, headers=server.headers("gateway")).raise_for_status()
+
+
+async def followed(server, call_id: str, scenario) -> tuple[list, object]:
+    """Every event of the call on a panel's socket while ``scenario()`` plays it; and what the
+    scenario returned."""
+    events = []
+    follower = asyncio.create_task(follow_call(server.ws, call_id, events.append, server.token["supervisor"]))
+    result = await scenario()
+    await asyncio.wait_for(follower, 60)
+    return events, result
+
+
+def finals(events, channel: str) -> str:
+    return "".join(e.text for e in events if e.type == "transcript" and e.final and e.channel == channel)
+
+
 # -- FreeSWITCH mod_audio_fork ----------------------------------------------------------------
 FORK_SUBPROTOCOL = "audio.drachtio.org"
 
@@ -79,7 +106,7 @@ def basic_auth(user: str, password: str) -> dict:
 
 async def connect_fork(base: str, token: str | None = None, query: str = ""):
     """Connect as mod_audio_fork does: subprotocol ``audio.drachtio.org``, HTTP Basic when its
-    MOD_AUDIO_FORK_HTTP_AUTH_USER/PASSWORD channel variables are set."""
+    MOD_AUDIO_BASIC_AUTH_USERNAME/PASSWORD channel variables are set."""
     headers = basic_auth("freeswitch", token) if token else {}
     return await websockets.connect(f"{base}/ws/gateways/freeswitch{query}", subprotocols=[FORK_SUBPROTOCOL],
                                     additional_headers=headers, max_size=None)

@@ -97,7 +97,7 @@ class PublishedReplay:
     Used by the browser tests and the panel benchmark (no ASR, no audio)."""
 
     def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path,
-                 node_id: str = ""):
+                 node_id: str = "", case_known: bool = True):
         from ferryman.bus.streams import BusSink, EventBus
         from ferryman.cases.schema import load_case_file
         from ferryman.infra.redis import async_client
@@ -107,8 +107,9 @@ class PublishedReplay:
         self.redis = async_client(redis_url)
         self.bus = EventBus(self.redis)
         self.sink = BusSink(self.bus, spill_dir)
-        self.replay = TranscriptReplay(call_json, self.case, self.sink, call_id=call_id, agent_id=agent_id,
-                                       partials=True)
+        self.case_known = case_known      # False: as a call the PBX streamed and nobody registered
+        self.replay = TranscriptReplay(call_json, self.case if case_known else None, self.sink, call_id=call_id,
+                                       agent_id=agent_id, partials=True)
         self.node_id = node_id      # the node it pretends to be carried by (else the floor ends it as orphaned)
 
     async def start(self) -> None:

@@ -134,6 +134,13 @@ class CallPipeline:
         self._heard_until[channel] += len(samples) / ASR_RATE
         await transcriber.feed_async(samples)
 
+    async def skip_ahead(self, channel: Channel, seconds: float) -> None:
+        """Time passed on the call without this channel's audio: what was open is finalised and
+        the channel's audio goes on ``seconds`` later (as after a reconnect)."""
+        if channel in self._channels:
+            await self.close_channel(channel)
+            self.open_channel(channel, offset_s=self.resume_point(channel) + seconds)
+
     async def close_channel(self, channel: Channel) -> None:
         transcriber = self._channels.pop(channel, None)
         if transcriber is not None:

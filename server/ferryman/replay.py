@@ -73,7 +73,7 @@ class TranscriptReplay:
     """A corpus call's reference turns fed through a pipeline (no ASR), all at once or in steps
     (``play(until=...)``), so a test can look at the panels between two turns."""
 
-    def __init__(self, call_json: Path, case: Case, sink, speed: float = 0.0, call_id: str | None = None,
+    def __init__(self, call_json: Path, case: Case | None, sink, speed: float = 0.0, call_id: str | None = None,
                  agent_id: str | None = None, partials: bool = False):
         self.clock = _clock(speed)
         self.speed = speed

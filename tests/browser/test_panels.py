@@ -159,3 +159,20 @@ async def test_a_wall_opened_after_a_call_ended_still_names_its_alerts(browser, 
     await expect(wall.locator(f'tr.call-row[data-call="{call.call_id}"]')).to_have_count(0)   # not live any more
     alert = wall.locator(f'#feed li[data-call="{call.call_id}"][data-code="avoid_topic"]').first
     await expect(alert).to_contain_text("王敏 ↔ 王建国")
+
+
+async def test_a_call_nobody_registered_says_so_on_both_panels(browser, server, live_call):
+    """A PBX streamed the call, the dialer never said whose it is: no brief to invent, the
+    panels say 案件未知, and the hints that need no case still arrive."""
+    call = live_call("d01", agent_id="a1", case_known=False)
+    agent = await open_page(browser, server, "agent.html", server.token["agent"])
+    wall = await open_page(browser, server, "supervisor.html", server.token["supervisor"])
+    await call.start()
+    await expect(agent.locator("#brief-empty")).to_contain_text("案件未知")
+    await expect(agent.locator("#brief-body")).to_be_hidden()
+    await expect(agent.locator("#call-title")).to_contain_text("案件未知")
+    row = wall.locator(f'tr.call-row[data-call="{call.call_id}"]')
+    await expect(row.locator("td.unknown-case")).to_have_text("案件未知")
+    await call.play_until(final_with("烦不烦"))
+    await expect(row).to_contain_text("客户情绪激动")
+    await expect(agent.locator("#transcript li.customer").last).to_contain_text("烦不烦")

@@ -25,7 +25,7 @@ def two_nodes(tmp_path_factory, asr_runtime, redis_server, corpus):
     nodes = []
     for name in ("n1", "n2"):
         port = free_port()
-        settings = Settings(data_dir=tmp_path_factory.mktemp(name), redis_url=redis_server.url, port=port,
+        settings = Settings(data_dir=tmp_path_factory.mktemp(name), redis_url=redis_server.url, port=port, audiosocket_port=0,
                             max_calls=1, node_id=name, tokens=grants(), start_timeout_s=2.0)
         nodes.append(RunningServer(create_app(settings, asr=asr_runtime), port).__enter__())
     case = json.loads((corpus / "d04.json").read_text(encoding="utf-8"))["case"]

@@ -33,7 +33,7 @@ async def watch_pages(agent_url: str, wall_url: str) -> None:
 
 def test_demo_streams_a_call_into_the_printed_pages_and_exits(tmp_path, corpus, free_port):
     assert Path(CHROMIUM).exists(), "`./run.sh test` installs Debian's chromium"
-    env = {**os.environ, "FERRYMAN_DATA_DIR": str(tmp_path), "FERRYMAN_PORT": str(free_port),
+    env = {**os.environ, "FERRYMAN_DATA_DIR": str(tmp_path), "FERRYMAN_PORT": str(free_port), "FERRYMAN_AUDIOSOCKET_PORT": "0",
            "FERRYMAN_DEMO_CALL": str(corpus / "d06.json")}
     env.pop("FERRYMAN_REDIS_URL", None)
     log = tmp_path / "demo.log"    # a file, not a pipe: the server's log must never block it

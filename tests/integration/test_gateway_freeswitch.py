@@ -9,48 +9,17 @@ import httpx
 import pytest
 import websockets
 
-from ferryman.client import follow_call
-from pbx import CallAudio, basic_auth, connect_fork, fork_call, fork_stream
+from pbx import basic_auth, connect_fork, finals, followed, fork_call, fork_stream, register_call
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def d06(server, corpus):
-    case = json.loads((corpus / "d06.json").read_text(encoding="utf-8"))["case"]
-    httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case,
-              headers=server.headers("gateway")).raise_for_status()
-    return case["case_id"]
-
-
-@pytest.fixture(scope="module")
-def d06_8k(corpus):
-    return CallAudio.of(corpus / "d06.flac", rate=8000)
-
-
-def register(server, call_id: str, case_id: str, legs: dict | None = None) -> None:
-    body = {"call_id": call_id, "case_id": case_id, "agent_id": "a1", **({"legs": legs} if legs else {})}
-    httpx.post(f"{server.http}/api/calls", json=body, headers=server.headers("gateway")).raise_for_status()
-
-
-async def followed(server, call_id: str, scenario) -> list:
-    events = []
-    follower = asyncio.create_task(follow_call(server.ws, call_id, events.append, server.token["supervisor"]))
-    await scenario()
-    await asyncio.wait_for(follower, 60)
-    return events
-
-
-def finals(events, channel: str) -> str:
-    return "".join(e.text for e in events if e.type == "transcript" and e.final and e.channel == channel)
 
 
 def test_a_stereo_8k_fork_of_a_registered_call_reaches_the_panels(server, d06, d06_8k):
     """The end-to-end call: d06 as FreeSWITCH forks the customer's leg (left = its read side,
     the customer), 8 kHz L16 stereo; finals on the right channels, the call's hints."""
     call_id = str(uuid.uuid4())
-    register(server, call_id, d06)
-    events = asyncio.run(followed(server, call_id, lambda: fork_call(
+    register_call(server, call_id, d06)
+    events, _ = asyncio.run(followed(server, call_id, lambda: fork_call(
         server.ws, server.token["gateway"], {"call_id": call_id, "uuid": call_id, "rate": "8k", "mix": "stereo"},
         d06_8k, speed=3, left="customer")))
     assert (events[0].state, events[0].case_id, events[0].agent_id) == ("started", d06, "a1")
@@ -96,21 +65,22 @@ def test_malformed_frames_and_metadata_are_answered_with_the_modules_error(serve
             return error["data"], ws.close_code
 
     call_id = str(uuid.uuid4())
-    register(server, call_id, d06)
-    data, code = asyncio.run(send({"call_id": call_id, "mix": "stereo"}, b"\x00\x01\x02"))
+    register_call(server, call_id, d06)
+    data, code = asyncio.run(send({"call_id": call_id, "mix": "stereo", "rate": "8k"}, b"\x00\x01\x02"))
     assert code == 4400 and "malformed audio frame" in data["reason"]
     data, code = asyncio.run(send({"call_id": str(uuid.uuid4()), "mix": "stereo", "rate": 44100}, b""))
     assert code == 4400 and "rate" in data["reason"]
-    data, code = asyncio.run(send({"uuid": str(uuid.uuid4()), "mix": "mono"}, b""))
+    data, code = asyncio.run(send({"uuid": str(uuid.uuid4()), "mix": "mono", "rate": 8000}, b""))
     assert code == 4400 and "whose voice" in data["reason"]
+    data, code = asyncio.run(send({"call_id": call_id}, b""))      # a 16 kHz mono fork read as 8k stereo? no
+    assert code == 4400 and "mix and rate" in data["reason"]
 
 
 def test_a_fork_that_drops_and_comes_back_continues_the_same_call(server, d06, d06_8k):
     call_id = str(uuid.uuid4())
-    register(server, call_id, d06)
+    register_call(server, call_id, d06)
     metadata = {"call_id": call_id, "mix": "stereo", "rate": 8000}
-    first = CallAudio(d06_8k.agent[:8000 * 12], d06_8k.customer[:8000 * 12], 8000)
-    rest = CallAudio(d06_8k.agent[8000 * 12:], d06_8k.customer[8000 * 12:], 8000)
+    first, rest = d06_8k.part(0, 12), d06_8k.part(12)
 
     async def scenario():
         ws = await connect_fork(server.ws, server.token["gateway"])
@@ -120,7 +90,7 @@ def test_a_fork_that_drops_and_comes_back_continues_the_same_call(server, d06, d
         await asyncio.sleep(0.1)
         await fork_call(server.ws, server.token["gateway"], metadata, rest, speed=3)
 
-    events = asyncio.run(followed(server, call_id, scenario))
+    events, _ = asyncio.run(followed(server, call_id, scenario))
     assert [e.state for e in events if e.type == "call"] == ["started", "ended"]
     for channel in ("agent", "customer"):
         numbers = [e.utterance for e in events if e.type == "transcript" and e.final and e.channel == channel]
@@ -128,11 +98,51 @@ def test_a_fork_that_drops_and_comes_back_continues_the_same_call(server, d06, d
     assert "投诉" in finals(events, "customer")      # said in the second half
 
 
+def test_a_newer_fork_takes_the_leg_over_from_a_half_open_one(server, d06, d06_8k):
+    """The network broke without a close the server saw (half-open): FreeSWITCH's new fork
+    must not wait for the old one to time out — it takes the channels, the call goes on."""
+    call_id = str(uuid.uuid4())
+    register_call(server, call_id, d06)
+    metadata = {"call_id": call_id, "mix": "stereo", "rate": 8000}
+
+    async def scenario():
+        stale = await connect_fork(server.ws, server.token["gateway"])
+        await stale.send(json.dumps(metadata))
+        await fork_stream(stale, d06_8k.part(0, 12), speed=3)          # then silence: no close, no FIN
+        fresh = asyncio.create_task(fork_call(server.ws, server.token["gateway"], metadata, d06_8k.part(12),
+                                              speed=3))
+        await asyncio.sleep(1.0)
+        await stale.send(b"\x00\x00" * 320)                             # the old path wakes up: refused
+        await asyncio.wait_for(stale.wait_closed(), 5)
+        await fresh
+        return stale.close_code
+
+    events, stale_code = asyncio.run(followed(server, call_id, scenario))
+    assert stale_code == 4409
+    assert [e.state for e in events if e.type == "call"] == ["started", "ended"]
+    assert "投诉" in finals(events, "customer")                          # said after the takeover
+
+
+def test_a_fork_without_metadata_is_described_by_its_url(server, d06, d06_8k):
+    """``uuid_audio_fork <uuid> start ws://…?call_id=…&mix=mono&rate=8k&channel=agent mono 8k``
+    with no metadata argument: the module sends audio first."""
+    call_id = str(uuid.uuid4())
+    register_call(server, call_id, d06)
+
+    async def scenario():
+        query = f"?call_id={call_id}&mix=mono&rate=8k&channel=agent"
+        async with await connect_fork(server.ws, server.token["gateway"], query=query) as ws:
+            await fork_stream(ws, d06_8k.part(0, 8), mix="mono", left="agent")
+
+    events, _ = asyncio.run(followed(server, call_id, scenario))
+    assert events[0].case_id == d06 and finals(events, "agent") and not finals(events, "customer")
+
+
 def test_a_mono_fork_of_a_registered_leg_finds_its_call_and_channel(server, d06, d06_8k):
     call_id, agent_leg = str(uuid.uuid4()), str(uuid.uuid4())
-    register(server, call_id, d06, legs={"agent": agent_leg, "customer": str(uuid.uuid4())})
-    short = CallAudio(d06_8k.agent[:8000 * 8], d06_8k.customer[:8000 * 8], 8000)
-    events = asyncio.run(followed(server, call_id, lambda: fork_call(
+    register_call(server, call_id, d06, legs={"agent": agent_leg, "customer": str(uuid.uuid4())})
+    short = d06_8k.part(0, 8)
+    events, _ = asyncio.run(followed(server, call_id, lambda: fork_call(
         server.ws, server.token["gateway"], {"uuid": agent_leg, "mix": "mono", "rate": "8k"}, short, left="agent")))
     assert events[0].case_id == d06
     assert finals(events, "agent") and not finals(events, "customer")
@@ -140,9 +150,9 @@ def test_a_mono_fork_of_a_registered_leg_finds_its_call_and_channel(server, d06,
 
 def test_a_call_nobody_registered_is_transcribed_without_a_case(server, d06_8k):
     call_id = str(uuid.uuid4())
-    short = CallAudio(d06_8k.agent[:8000 * 8], d06_8k.customer[:8000 * 8], 8000)
-    events = asyncio.run(followed(server, call_id, lambda: fork_call(
-        server.ws, server.token["gateway"], {"uuid": call_id, "mix": "mono", "channel": "agent"}, short,
+    short = d06_8k.part(0, 8)
+    events, _ = asyncio.run(followed(server, call_id, lambda: fork_call(
+        server.ws, server.token["gateway"], {"uuid": call_id, "mix": "mono", "rate": 8000, "channel": "agent"}, short,
         left="agent")))
     assert events[0].state == "started" and events[0].case_id is None
     assert finals(events, "agent")

@@ -22,7 +22,7 @@ def crowded(tmp_path_factory, asr_runtime):
     from ferryman.web.app import create_app
 
     grants = {t: {"role": "supervisor", "name": f"组长{i}"} for i, t in enumerate(SUPERVISORS)}
-    settings = Settings(data_dir=tmp_path_factory.mktemp("crowd"), redis_url=None, port=free_port(), tokens=grants,
+    settings = Settings(data_dir=tmp_path_factory.mktemp("crowd"), redis_url=None, port=free_port(), audiosocket_port=0, tokens=grants,
                         redis_connections=16)
     with RunningServer(create_app(settings, asr=asr_runtime), settings.port) as running:
         yield running

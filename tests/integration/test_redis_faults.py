@@ -123,7 +123,8 @@ def node_server(data_dir, port, asr):
     from ferryman.settings import Settings
     from ferryman.web.app import create_app
 
-    settings = Settings(data_dir=data_dir, redis_url=None, port=port, reconnect_grace_s=0.5, tokens=grants())
+    settings = Settings(data_dir=data_dir, redis_url=None, port=port, audiosocket_port=0, reconnect_grace_s=0.5,
+                        tokens=grants())
     return RunningServer(create_app(settings, asr=asr), port)
 
 

@@ -98,3 +98,18 @@ async def turns_with_case(server, call_id: str, case_id: str):
         await ws.send(json.dumps({"type": "stop"}))
         await ws.recv()
     return started, None
+
+
+def test_a_refused_registration_leaves_none_of_its_legs_behind(server, d06):
+    stamp = int(time.time() * 1000)
+    taken = f"taken-leg-{stamp}"
+    assert register(server, {"call_id": f"first-{stamp}", "case_id": d06, "agent_id": "a1",
+                             "legs": {"customer": taken}}).status_code == 201
+    free = "8F14E45F-CEEA-467A-9575-6FE2A8C4AB1C"          # a UUID in capitals: kept as PBXs print it, lower
+    clash = register(server, {"call_id": f"second-{stamp}", "case_id": d06, "agent_id": "a1",
+                              "legs": {"agent": free, "customer": taken}})
+    assert clash.status_code == 409 and taken in clash.json()["detail"]
+    again = register(server, {"call_id": f"third-{stamp}", "case_id": d06, "agent_id": "a1",
+                              "legs": {"agent": free.lower()}})
+    assert again.status_code == 201, again.text          # the refused call did not keep the free leg
+    assert again.json()["legs"] == {"agent": free.lower()}

@@ -13,17 +13,25 @@ message (a close code, an AudioSocket error frame, an AudioHook disconnect).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 import numpy as np
 
-from ferryman.calls.live import Attachment, FeedSpec, LiveCalls
+from ferryman.calls.live import FeedSpec, LiveCalls
 from ferryman.calls.registry import CallRegistry
 from ferryman.cases.schema import Case
 from ferryman.cases.store import CaseStore
 from ferryman.events import Channel
+from ferryman.ids import loggable
 from ferryman.ingest.audio import ASR_RATE, ChannelResampler, Encoding, FrameError, split_frame
-from ferryman.ingest.protocol import CloseCode, ProtocolError
+from ferryman.ingest.protocol import CloseCode, Dropped, ProtocolError, check_call_id
+
+if TYPE_CHECKING:
+    from ferryman.web.services import Services
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,22 +73,25 @@ class CallFeed:
     """A connection's place in a call and the decoding of its audio. Frames interleave
     ``spec.channels`` in that order; what a resumed call already transcribed is skipped."""
 
-    def __init__(self, calls: LiveCalls, call_id: str, spec: FeedSpec, attachment: Attachment,
-                 encoding: Encoding = "pcm_s16le", sample_rate: int = ASR_RATE, max_frame_bytes: int = 1 << 20):
+    def __init__(self, calls: LiveCalls, call_id: str, spec: FeedSpec, encoding: Encoding = "pcm_s16le",
+                 sample_rate: int = ASR_RATE, max_frame_bytes: int = 1 << 20):
         self.calls, self.call_id, self.spec, self.encoding = calls, call_id, spec, encoding
         self.max_frame_bytes = max_frame_bytes
-        self.pipeline = attachment.pipeline
-        self.resume_from = attachment.resume_from
         self._resamplers = {ch: ChannelResampler(sample_rate) for ch in spec.channels}
-        self._skip = {ch: int(round(attachment.skip_s.get(ch, 0.0) * ASR_RATE)) for ch in spec.channels}
-        self._open = True
+        self._skip = dict.fromkeys(spec.channels, 0)
+        self._open = False
+        self.superseded = False
 
     @classmethod
     async def open(cls, calls: LiveCalls, call_id: str, spec: FeedSpec, case: Case | None,
                    encoding: Encoding = "pcm_s16le", sample_rate: int = ASR_RATE,
                    max_frame_bytes: int = 1 << 20) -> "CallFeed":
-        attachment = await calls.attach(call_id, spec, case)
-        return cls(calls, call_id, spec, attachment, encoding, sample_rate, max_frame_bytes)
+        feed = cls(calls, call_id, spec, encoding, sample_rate, max_frame_bytes)
+        attachment = await calls.attach(call_id, spec, case, holder=feed.supersede)
+        feed.pipeline, feed.resume_from = attachment.pipeline, attachment.resume_from
+        feed._skip = {ch: int(round(attachment.skip_s.get(ch, 0.0) * ASR_RATE)) for ch in spec.channels}
+        feed._open = True
+        return feed
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -95,6 +106,29 @@ class CallFeed:
         """Audio of one channel alone (a Twilio track, an AudioSocket leg)."""
         await self.push_samples(channel, self._decode(payload, 1)[0])
 
+    async def push_samples(self, channel: Channel, samples: np.ndarray) -> None:
+        """Samples at the connection's rate, in [-1, 1]."""
+        self._still_mine()
+        samples = self._resamplers[channel](samples)
+        if self._skip[channel]:
+            dropped = min(self._skip[channel], len(samples))
+            samples, self._skip[channel] = samples[dropped:], self._skip[channel] - dropped
+        if len(samples):
+            await self.pipeline.push_audio_async(channel, samples)
+
+    async def skip(self, seconds: float, channels: tuple[Channel, ...] | None = None) -> None:
+        """Time that passed on the call without its audio reaching us (a secure pause, audio the
+        PBX discarded, a long gap in a track): the channels go on that much later, so what is
+        said next keeps its place on the call's timeline."""
+        self._still_mine()
+        if seconds > 0:
+            for channel in channels or self.channels:
+                await self.pipeline.skip_ahead(channel, seconds)
+
+    def _still_mine(self) -> None:
+        if self.superseded:
+            raise Dropped("a newer connection took over this call's channels", CloseCode.CHANNEL_BUSY)
+
     def _decode(self, payload: bytes, channels: int) -> list[np.ndarray]:
         if len(payload) > self.max_frame_bytes:
             raise ProtocolError(CloseCode.FRAME_TOO_LARGE,
@@ -104,14 +138,13 @@ class CallFeed:
         except FrameError as exc:
             raise ProtocolError(CloseCode.BAD_MESSAGE, f"malformed audio frame: {exc}") from exc
 
-    async def push_samples(self, channel: Channel, samples: np.ndarray) -> None:
-        """Samples at the connection's rate, in [-1, 1]."""
-        samples = self._resamplers[channel](samples)
-        if self._skip[channel]:
-            dropped = min(self._skip[channel], len(samples))
-            samples, self._skip[channel] = samples[dropped:], self._skip[channel] - dropped
-        if len(samples):
-            await self.pipeline.push_audio_async(channel, samples)
+    async def supersede(self) -> None:
+        """A newer connection of the same PBX leg claims our channels (we may be half-open and not
+        know it yet): let go now, as a drop, so the call goes on with the newcomer."""
+        if self._open:
+            self._open, self.superseded = False, True
+            await self.calls.detach(self.call_id, list(self.channels), dropped=True,
+                                    detail="superseded by a newer connection")
 
     async def close(self, dropped: bool, detail: str | None = None) -> None:
         """Finalise this connection's channels (once). ``dropped``: it went away without saying
@@ -119,3 +152,70 @@ class CallFeed:
         if self._open:
             self._open = False
             await self.calls.detach(self.call_id, list(self.channels), dropped=dropped, detail=detail)
+
+
+class Connection:
+    """One connection's call (any protocol): opened once its metadata is known, closed once,
+    whatever happens to the connection."""
+
+    def __init__(self, services: "Services"):
+        self.services = services
+        self.feed: CallFeed | None = None
+
+    @property
+    def idle_s(self) -> float:
+        return self.services.settings.ingest_idle_s
+
+    async def open(self, call_id: str, channels: tuple[Channel, ...], encoding: Encoding, sample_rate: int,
+                   case_id: str | None = None, agent_id: str | None = None, *, case_optional: bool = True,
+                   resends: bool = False, source: str = "audio") -> CallFeed:
+        """A PBX's leg by default: its case may be unknown (the call is transcribed anyway) and it
+        cannot resend audio after a reconnect; our own ingest socket asks for the opposite."""
+        svc = self.services
+        check_call_id(call_id)
+        party = await resolve_party(svc.cases, svc.registry, call_id, case_id, agent_id,
+                                    svc.settings.registration_wait_s, case_optional=case_optional)
+        if party.case is None:
+            log.warning("call %s: no registration and no case in its metadata; transcribing without a case",
+                        loggable(call_id))
+        spec = FeedSpec(channels, party.case_id, party.agent_id, source, resends=resends)
+        self.feed = await CallFeed.open(svc.calls, call_id, spec, party.case, encoding, sample_rate,
+                                        svc.settings.max_frame_bytes)
+        return self.feed
+
+    async def close(self, dropped: bool, detail: str | None = None) -> None:
+        if self.feed is not None:
+            await self.feed.close(dropped=dropped, detail=detail)
+
+
+async def run_connection(name: str, connection: Connection, converse: Callable[[Connection], Awaitable[None]],
+                         reply_error: Callable[[ProtocolError], Awaitable[None]],
+                         close: Callable[[int, str], Awaitable[None]],
+                         drops: tuple[type[BaseException], ...] = (),
+                         on_ended: Callable[[Connection], Awaitable[None]] | None = None) -> None:
+    """Run one connection: ``converse`` speaks its protocol until the call ends (returns) or
+    fails. A protocol error is answered the protocol's way (``reply_error``), then the
+    connection closes with its code and the channels are finalised; a drop (``Dropped``, or one
+    of the transport's own ``drops``) leaves the call waiting for the sender to come back;
+    ``on_ended`` says goodbye after a normal end, before the close."""
+    try:
+        await converse(connection)
+    except ProtocolError as exc:
+        log.info("%s: closing %d: %s", name, exc.code, loggable(exc.reason, 200))
+        await reply_error(exc)
+        await close(exc.code, exc.reason)
+        await connection.close(dropped=False, detail=exc.reason)
+    except (Dropped, *drops) as exc:
+        log.info("%s: %s", name, exc)
+        if isinstance(exc, Dropped) and exc.close_code:
+            await close(exc.close_code, str(exc))
+        await connection.close(dropped=True, detail=str(exc) or "connection dropped")
+    except Exception:
+        log.exception("%s failed", name)
+        await close(CloseCode.INTERNAL_ERROR, "internal error")
+        await connection.close(dropped=False, detail="internal error")
+    else:
+        await connection.close(dropped=False)
+        if on_ended is not None:
+            await on_ended(connection)
+        await close(CloseCode.NORMAL, "call ended")

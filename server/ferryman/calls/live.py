@@ -29,6 +29,7 @@ from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.pipeline import CallPipeline, WallClock
 
 log = logging.getLogger(__name__)
+RELEASE_WAIT_S = 5.0    # the most a PBX's new connection waits for its old one to finish letting go
 
 
 class AtCapacity(ProtocolError):
@@ -70,7 +71,8 @@ class LiveCall:
     sink: BusSink
     audio_offset: float = 0.0          # call time of the first second of the gateway's audio
     channels: set[Channel] = field(default_factory=set)
-    dropped: bool = False
+    holders: dict = field(default_factory=dict)    # channel -> how to make its connection let go
+    dropped: set[Channel] = field(default_factory=set)    # channels whose connection dropped, not back yet
     ending: asyncio.Task | None = None
 
 
@@ -108,36 +110,44 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    async def attach(self, call_id: str, spec: FeedSpec, case: Case | None) -> Attachment:
+    async def attach(self, call_id: str, spec: FeedSpec, case: Case | None,
+                     holder: Callable[[], Awaitable[None]] | None = None) -> Attachment:
         """Claim the connection's channels of ``call_id``: a new call, one live here (a socket
         that came back), or one whose node died (taken over). ``case`` None: a call nobody
-        registered — transcribed, with the hints that need no case."""
-        if not spec.resends:
-            await self._wait_until_free(call_id, spec.channels)
+        registered — transcribed, with the hints that need no case. ``holder``: called to make
+        this connection let go of its channels when a newer one of a PBX claims them."""
         async with self._lock:
             call = self._calls.get(call_id) or await self._create(call_id, spec, case)
             running = call.pipeline.case.case_id if call.pipeline.case else None
             if spec.case_id and running != spec.case_id:
                 raise ProtocolError(CloseCode.CHANNEL_BUSY,
                                     f"call {call_id} is already running for case {running or '(unknown)'}")
-            busy = call.channels.intersection(spec.channels)
-            if busy:
-                raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
-                                                            f"{call_id} is already being streamed")
+            await self._claim(call_id, call, spec)
             if call.ending:
                 call.ending.cancel()   # the dropped socket came back in time
-                call.ending, call.dropped = None, False
+                call.ending = None
             attachment = self._resume_points(call, spec)
             call.channels.update(spec.channels)
+            call.dropped.difference_update(spec.channels)
+            call.holders.update({channel: holder for channel in spec.channels if holder})
             return attachment
 
-    async def _wait_until_free(self, call_id: str, channels: tuple[Channel, ...], wait_s: float = 3.0) -> None:
-        """A PBX that reconnects may be faster than we are to notice its old connection died
-        (its last frames still being read): give that one a moment to let go of the channels."""
-        deadline = time.monotonic() + wait_s
-        while (call := self._calls.get(call_id)) and call.channels.intersection(channels) \
-                and time.monotonic() < deadline:
+    async def _claim(self, call_id: str, call: LiveCall, spec: FeedSpec) -> None:
+        """Busy channels: our own protocol's gateway resends and retries, so it is told (4409).
+        A PBX that reconnects cannot, and may be quicker than we are to notice its old
+        connection died (half-open, its last frames still being read): the newer one wins."""
+        busy = call.channels.intersection(spec.channels)
+        if busy and spec.resends:
+            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
+                                                        f"{call_id} is already being streamed")
+        for holder in {call.holders[ch] for ch in busy if ch in call.holders}:
+            await holder()
+        deadline = time.monotonic() + RELEASE_WAIT_S   # an old connection already closing: its last
+        while call.channels.intersection(spec.channels) and time.monotonic() < deadline:   # words finalise
             await asyncio.sleep(0.05)
+        if call.channels.intersection(spec.channels):
+            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
+                                                        f"{call_id} is already being streamed")
 
     def _resume_points(self, call: LiveCall, spec: FeedSpec) -> Attachment:
         """A new socket's audio starts at the call's audio offset (new call) or again from the
@@ -200,7 +210,10 @@ class LiveCalls:
             return
         await asyncio.gather(*(call.pipeline.close_channel(ch) for ch in channels))
         call.channels.difference_update(channels)
-        call.dropped = call.dropped or dropped
+        for channel in channels:
+            call.holders.pop(channel, None)
+        if dropped:
+            call.dropped.update(channels)
         if call.channels:
             return
         if dropped:

@@ -11,14 +11,24 @@ the case and agent: they come from here. Duplicate and late registrations are re
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from typing import Awaitable, Callable, TypeVar
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferryman.events import Channel
 from ferryman.ids import AgentIdField, IdField
 from ferryman.records.summaries import call_key
+
+_UUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+
+
+def canonical_leg(leg_id: str) -> str:
+    """A UUID in the one way PBXs print them (lower case: Asterisk's AudioSocket sends it as 16
+    bytes, so its text form is ours to choose); other ids (a callSid) as they are."""
+    return leg_id.lower() if _UUID.match(leg_id) else leg_id
 
 
 class Registration(BaseModel):
@@ -28,6 +38,11 @@ class Registration(BaseModel):
     case_id: IdField
     agent_id: AgentIdField
     legs: dict[Channel, IdField] = Field(default_factory=dict, description="PBX leg ids (channel UUIDs)")
+
+    @field_validator("legs")
+    @classmethod
+    def _canonical(cls, legs: dict[Channel, str]) -> dict[Channel, str]:
+        return {channel: canonical_leg(leg) for channel, leg in legs.items()}
 
     @model_validator(mode="after")
     def _two_different_legs(self) -> "Registration":
@@ -42,6 +57,9 @@ class RegistrationRefused(Exception):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+T = TypeVar("T")
 
 
 def registration_key(call_id: str) -> str:
@@ -63,10 +81,12 @@ class CallRegistry:
         if not await self._redis.set(registration_key(registration.call_id), registration.model_dump_json(),
                                      nx=True, ex=self._ttl_s):
             raise RegistrationRefused(409, f"call {registration.call_id} is already registered")
+        taken = []
         for channel, leg in registration.legs.items():
             if not await self._redis.set(leg_key(leg), f"{registration.call_id} {channel}", nx=True, ex=self._ttl_s):
-                await self._redis.delete(registration_key(registration.call_id))
+                await self._redis.delete(registration_key(registration.call_id), *map(leg_key, taken))
                 raise RegistrationRefused(409, f"leg {leg} already belongs to another registered call")
+            taken.append(leg)
 
     async def get(self, call_id: str) -> Registration | None:
         raw = await self._redis.get(registration_key(call_id))
@@ -74,15 +94,23 @@ class CallRegistry:
 
     async def wait_for(self, call_id: str, wait_s: float) -> Registration | None:
         """The registration, waiting up to ``wait_s`` for a dialer that is a little late."""
-        deadline = time.monotonic() + wait_s
-        while (registration := await self.get(call_id)) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return registration
+        return await _waited(lambda: self.get(call_id), wait_s)
 
     async def leg(self, leg_id: str) -> tuple[str, Channel] | None:
         """The registered call and channel of a PBX leg."""
-        raw = await self._redis.get(leg_key(leg_id))
+        raw = await self._redis.get(leg_key(canonical_leg(leg_id)))
         if not raw:
             return None
         call_id, channel = raw.split(" ", 1)
         return call_id, channel  # type: ignore[return-value]
+
+    async def wait_for_leg(self, leg_id: str, wait_s: float) -> tuple[str, Channel] | None:
+        """The leg's call and channel, waiting up to ``wait_s`` for the dialer to register it."""
+        return await _waited(lambda: self.leg(leg_id), wait_s)
+
+
+async def _waited(look: Callable[[], Awaitable[T | None]], wait_s: float) -> T | None:
+    deadline = time.monotonic() + wait_s
+    while (found := await look()) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return found

@@ -12,7 +12,8 @@ side, the leg's own voice; right = write side, what it hears: the other party). 
 1000 on ``stop`` and on hang-up, and never reconnects by itself; ``graceful-shutdown`` sends
 one empty binary frame first.
 
-Nothing on the wire says which: the metadata (or the URL's query) does —
+Nothing on the wire says which: the metadata (or the URL's query, when the fork has no
+metadata) does; ``mix`` and ``rate`` are required, as in the command —
 
     {"call_id": "<the call, else the uuid>", "uuid": "${uuid}", "case_id"?, "agent_id"?,
      "mix": "mono"|"mixed"|"stereo", "rate": 8000|16000, "channel": "agent"|"customer" (mono,
@@ -28,16 +29,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Literal
 
 from fastapi import WebSocket
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ferryman.events import Channel
-from ferryman.gateways.session import GatewayCall, gateway_token_ok, other, refuse_upgrade, run_gateway
+from ferryman.gateways.session import Connection, gateway_token_ok, other, refuse_upgrade, run_gateway
 from ferryman.ids import AgentIdField, IdField
-from ferryman.ingest.protocol import CloseCode, ProtocolError
+from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_json_object, validated
 from ferryman.web.sockets import Dropped, receive, send_quietly
 
 SUBPROTOCOL = "audio.drachtio.org"
@@ -52,8 +52,8 @@ class ForkMetadata(BaseModel):
     uuid: IdField | None = Field(None, description="the tapped channel's UUID")
     case_id: IdField | None = None
     agent_id: AgentIdField | None = None
-    mix: Literal["mono", "mixed", "stereo"] = "stereo"
-    rate: int = Field(8000, description="8000, 16000 or another multiple of 8000 up to 64000")
+    mix: Literal["mono", "mixed", "stereo"] = Field(description="as in the uuid_audio_fork command")
+    rate: int = Field(description="as in the command: 8000, 16000 or another multiple of 8000 up to 64000")
     channel: Channel | None = Field(None, description="mono/mixed: whose voice it is")
     left: Channel | None = Field(None, description="stereo: whose voice the left channel is")
 
@@ -76,21 +76,18 @@ def basic_password(header: str | None) -> str | None:
     return decoded.partition(":")[2] or None
 
 
-def parse_metadata(text: str, query: dict) -> ForkMetadata:
-    try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"metadata is not JSON: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise ProtocolError(CloseCode.BAD_MESSAGE, "metadata must be a JSON object")
+def parse_metadata(text: str | None, query: dict) -> ForkMetadata:
+    """The metadata text frame merged over the URL's query (``text`` None: the fork was started
+    without metadata, the query says it all)."""
+    data = parse_json_object(text, "metadata") if text and text.strip() else {}
     merged = {k: v for k, v in query.items() if k != "token"} | data
     if "rate" in merged:
         merged["rate"] = _rate(merged["rate"])
-    try:
-        return ForkMetadata.model_validate(merged)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"metadata {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+    missing = [key for key in ("mix", "rate") if key not in merged]
+    if missing:
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"metadata (or the URL's query) must give {' and '.join(missing)} "
+                                                   "as in the uuid_audio_fork command (e.g. stereo, 8k)")
+    return validated(ForkMetadata, merged, "metadata")
 
 
 def _rate(value: object) -> object:
@@ -100,7 +97,7 @@ def _rate(value: object) -> object:
         int(text) if text.isdigit() else value
 
 
-async def _call_and_channels(call: GatewayCall, meta: ForkMetadata, default_left: Channel
+async def _call_and_channels(call: Connection, meta: ForkMetadata, default_left: Channel
                              ) -> tuple[str, tuple[Channel, ...]]:
     """The call id and the channels the frames carry, in frame order."""
     if meta.mix == "stereo":
@@ -133,13 +130,13 @@ async def freeswitch_socket(ws: WebSocket) -> None:
     offered = ws.scope.get("subprotocols") or []
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
 
-    async def converse(call: GatewayCall) -> None:
+    async def converse(call: Connection) -> None:
         first = await receive(ws, settings.start_timeout_s)
-        if first.get("text") is None:
-            raise ProtocolError(CloseCode.OUT_OF_ORDER, "audio before the metadata text frame")
-        meta = parse_metadata(first["text"], dict(ws.query_params))
+        meta = parse_metadata(first.get("text"), dict(ws.query_params))   # no metadata: audio comes first
         call_id, channels = await _call_and_channels(call, meta, settings.freeswitch_left)
         feed = await call.open(call_id, channels, "pcm_s16le", meta.rate, meta.case_id, meta.agent_id)
+        if first.get("bytes"):
+            await feed.push_frame(first["bytes"])
         while True:
             try:
                 message = await receive(ws, call.idle_s)

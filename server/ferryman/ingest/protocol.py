@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -88,18 +88,52 @@ def check_call_id(call_id: str) -> None:
         raise ProtocolError(CloseCode.BAD_MESSAGE, f"call id must be {describe_id_rule()} characters")
 
 
-def _first_error(exc: ValidationError) -> str:
+class Dropped(Exception):
+    """The sender went away without ending the call, or went quiet (then ``close_code`` is what
+    we close with): the call waits the reconnect grace for it."""
+
+    def __init__(self, reason: str, close_code: int | None = None, peer_code: int | None = None):
+        super().__init__(reason)
+        self.close_code, self.peer_code = close_code, peer_code
+
+    @property
+    def said_goodbye(self) -> bool:
+        """The sender closed normally (1000/1001): for a PBX that ends a stream by closing, the
+        end of the leg, not a drop."""
+        return self.peer_code in (1000, 1001)
+
+
+def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "message"
     return f"{field}: {err['msg']}"
 
 
-def parse_control(text: str) -> dict:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: object, what: str, code: CloseCode = CloseCode.BAD_MESSAGE) -> M:
+    """``data`` as ``model``, or the protocol error that names the first bad field."""
     try:
-        data = json.loads(text)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(code, f"bad {what}: {first_error(exc)}") from exc
+
+
+def parse_json_object(text: str | None, what: str = "control message") -> dict:
+    """A text frame that must hold one JSON object."""
+    try:
+        data = json.loads(text or "")
     except json.JSONDecodeError as exc:
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"control message is not JSON: {exc.msg}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"{what} is not JSON: {exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(CloseCode.BAD_MESSAGE, f"{what} must be a JSON object")
+    return data
+
+
+def parse_control(text: str) -> dict:
+    data = parse_json_object(text)
+    if not isinstance(data.get("type"), str):
         raise ProtocolError(CloseCode.BAD_MESSAGE, "control message must be a JSON object with a 'type'")
     return data
 
@@ -107,10 +141,7 @@ def parse_control(text: str) -> dict:
 def parse_start(data: dict) -> StartMessage:
     if data["type"] != "start":
         raise ProtocolError(CloseCode.OUT_OF_ORDER, f"expected 'start' first, got '{data['type']}'")
-    try:
-        start = StartMessage.model_validate(data)
-    except ValidationError as exc:
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"bad start message: {_first_error(exc)}") from exc
+    start = validated(StartMessage, data, "start message")
     if start.source == "transcript":
         return start
     if start.sample_rate not in SUPPORTED_RATES:
@@ -145,10 +176,7 @@ class TurnMessage(BaseModel):
 def parse_turn(data: dict, start: StartMessage) -> TurnMessage:
     if start.source != "transcript":
         raise ProtocolError(CloseCode.BAD_MESSAGE, "turn messages need a socket started with source 'transcript'")
-    try:
-        turn = TurnMessage.model_validate(data)
-    except ValidationError as exc:
-        raise ProtocolError(CloseCode.BAD_MESSAGE, f"bad turn message: {_first_error(exc)}") from exc
+    turn = validated(TurnMessage, data, "turn message")
     if turn.channel not in start.channel_names:
         raise ProtocolError(CloseCode.BAD_MESSAGE, f"channel {turn.channel} is not one of this socket's")
     return turn

@@ -17,7 +17,10 @@ from ferryman.calls.live import Admission, LiveCalls
 from ferryman.calls.nodes import NodeRegistry
 from ferryman.calls.registry import CallRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
+from ferryman.gateways.audiosocket import AudioSocketServer
 from ferryman.gateways.freeswitch import freeswitch_socket
+from ferryman.gateways.genesys import genesys_socket
+from ferryman.gateways.twilio import twilio_socket
 from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client, keep_alive
@@ -48,9 +51,14 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
         watchdog = asyncio.create_task(keep_alive(svc.embedded_redis)) if svc.embedded_redis else None
         log.info("ferryman node %s ready on http://%s:%d (at most %d calls)", settings.node_name(),
                  settings.host, settings.port, svc.calls.capacity)
-        try:
+        app.state.audiosocket = None
+        try:                      # inside: a port in use still stops what started before it
+            if settings.audiosocket_port:
+                app.state.audiosocket = await AudioSocketServer.start(svc)
             yield
         finally:
+            if app.state.audiosocket:
+                await app.state.audiosocket.close()
             if watchdog:
                 watchdog.cancel()
             await svc.nodes.stop()
@@ -72,6 +80,8 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
     app.add_api_websocket_route("/ws/floor", floor_socket)
     app.add_api_websocket_route("/ws/gateways/freeswitch", freeswitch_socket)
+    app.add_api_websocket_route("/ws/gateways/genesys", genesys_socket)
+    app.add_api_websocket_route("/ws/gateways/twilio", twilio_socket)
     app.mount("/ui", StaticFiles(directory=CLIENT_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)

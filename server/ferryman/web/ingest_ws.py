@@ -13,8 +13,8 @@ import logging
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from ferryman.calls.feed import CallFeed, Party, resolve_party
-from ferryman.calls.live import AtCapacity, FeedSpec
+from ferryman.calls.feed import CallFeed, Connection, run_connection
+from ferryman.calls.live import AtCapacity
 from ferryman.ids import loggable
 from ferryman.ingest.audio import ASR_RATE
 from ferryman.ingest.protocol import (
@@ -27,7 +27,7 @@ from ferryman.ingest.protocol import (
     parse_turn,
 )
 from ferryman.web.auth import AuthError
-from ferryman.web.sockets import Dropped, close_socket, receive, send_quietly
+from ferryman.web.sockets import close_socket, receive, send_quietly
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,6 @@ async def _receive_start(ws: WebSocket, timeout_s: float) -> StartMessage:
     except AuthError as exc:
         raise exc.as_protocol_error() from None
     return start
-
-
-def feed_spec(start: StartMessage, party: Party) -> FeedSpec:
-    return FeedSpec(tuple(start.channel_names), party.case_id, party.agent_id, start.source, resends=True)
 
 
 async def _stream(ws: WebSocket, start: StartMessage, feed: CallFeed, idle_s: float) -> None:
@@ -80,37 +76,27 @@ async def _stream(ws: WebSocket, start: StartMessage, feed: CallFeed, idle_s: fl
 async def ingest_socket(ws: WebSocket, call_id: str) -> None:
     app = ws.app.state.services
     await ws.accept()
-    feed: CallFeed | None = None
-    try:
+
+    async def converse(connection: Connection) -> None:
         check_call_id(call_id)
         start = await _receive_start(ws, app.settings.start_timeout_s)
-        party = await resolve_party(app.cases, app.registry, call_id, start.case_id, start.agent_id,
-                                    app.settings.registration_wait_s)
-        feed = await CallFeed.open(app.calls, call_id, feed_spec(start, party), party.case,
-                                   start.encoding, start.sample_rate or ASR_RATE,  # type: ignore[arg-type]
-                                   app.settings.max_frame_bytes)
+        feed = await connection.open(call_id, tuple(start.channel_names), start.encoding,  # type: ignore[arg-type]
+                                     start.sample_rate or ASR_RATE, start.case_id, start.agent_id,
+                                     case_optional=False, resends=True, source=start.source)
         await ws.send_json({"type": "started", "call_id": call_id, "channels": list(feed.channels),
                             "resume_from": feed.resume_from})
         await _stream(ws, start, feed, app.settings.ingest_idle_s)
-    except ProtocolError as exc:
-        log.info("ingest %s: closing %d: %s", loggable(call_id), exc.code, loggable(exc.reason, 200))
+
+    async def reply(exc: ProtocolError) -> None:
         if isinstance(exc, AtCapacity):      # the gateway reads where to go before the close
-            await send_quietly(ws, {"type": "refused", "code": int(exc.code), "reason": exc.reason, "nodes": exc.nodes})
-        await close_socket(ws, exc.code, exc.reason)
-        if feed:
-            await feed.close(dropped=False, detail=exc.reason)
-    except (Dropped, WebSocketDisconnect) as exc:
-        log.info("ingest %s: %s", loggable(call_id), exc)
-        if isinstance(exc, Dropped) and exc.close_code:
-            await close_socket(ws, exc.close_code, str(exc))
-        if feed:
-            await feed.close(dropped=True, detail=str(exc) or "socket dropped")
-    except Exception:
-        log.exception("ingest %s failed", loggable(call_id))
-        await close_socket(ws, CloseCode.INTERNAL_ERROR, "internal error")
-        if feed:
-            await feed.close(dropped=False, detail="internal error")
-    else:
-        await feed.close(dropped=False)
-        await ws.send_json({"type": "stopped", "call_id": call_id, "finals": feed.pipeline.final_count})
-        await close_socket(ws, CloseCode.NORMAL, "stopped")
+            await send_quietly(ws, {"type": "refused", "code": int(exc.code), "reason": exc.reason,
+                                    "nodes": exc.nodes})
+
+    async def stopped(connection: Connection) -> None:
+        await send_quietly(ws, {"type": "stopped", "call_id": call_id, "finals": connection.feed.pipeline.final_count})
+
+    async def close(code: int, reason: str) -> None:
+        await close_socket(ws, code, reason)
+
+    await run_connection(f"ingest {loggable(call_id)}", Connection(app), converse, reply, close,
+                         drops=(WebSocketDisconnect,), on_ended=stopped)

@@ -7,22 +7,9 @@ import asyncio
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ferryman.ingest.protocol import CloseCode, ProtocolError
+from ferryman.ingest.protocol import CloseCode, Dropped, ProtocolError
 
-
-class Dropped(Exception):
-    """The sender went away without ending the call, or went quiet (then ``close_code`` is what
-    we close with): the call waits the reconnect grace for it."""
-
-    def __init__(self, reason: str, close_code: int | None = None, peer_code: int | None = None):
-        super().__init__(reason)
-        self.close_code, self.peer_code = close_code, peer_code
-
-    @property
-    def said_goodbye(self) -> bool:
-        """The sender closed normally (1000/1001): for a PBX that ends a stream by closing, the
-        end of the leg, not a drop."""
-        return self.peer_code in (1000, 1001)
+__all__ = ["Dropped", "close_socket", "receive", "send_quietly"]
 
 
 async def receive(ws: WebSocket, idle_s: float | None = None) -> dict:
