@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -34,13 +33,14 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests")]
+from asr_streaming import score  # noqa: E402  (the shared scorer over this run's calls; same folder)
+
 from ferryman.cases.schema import load_case_file  # noqa: E402
 from ferryman.client import follow_call, put_case, stream_audio  # noqa: E402
 from pbx import CallAudio, fork_call  # noqa: E402
 from support import ServeProcess, free_port  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
-SCORER = ROOT.parent / "shared" / "tools" / "score_calls.py"
 NAMES = [f"d0{i}" for i in range(1, 9)]
 GATEWAY, SUPERVISOR = "g-gateway", "g-supervisor"
 CODEC = {"native": "L16 16 kHz", "freeswitch": "L16 8 kHz", "asterisk": "slin 8 kHz", "twilio": "mu-law 8 kHz",
@@ -117,15 +117,6 @@ async def one_path(node: Node, path: str, name: str, speed: float, out: Path) ->
     await asyncio.wait_for(follower, 120)
     lines = [json.dumps(e.model_dump(mode="json", exclude_none=True), ensure_ascii=False) for e in events]
     (out / path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def score(events_dir: Path, names: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as corpus:
-        for name in names:
-            (Path(corpus) / f"{name}.json").symlink_to(CORPUS / f"{name}.json")
-        out = subprocess.run([sys.executable, str(SCORER), "score", corpus, str(events_dir)],
-                             check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
 
 
 async def run(node: Node, names: list[str], paths: list[str], speed: float, out: Path) -> None:

@@ -112,7 +112,7 @@ class PromiseEvent(_Event):
     amount: float
     due: str = Field(description="ISO date the customer promised to pay by")
     hint_id: str | None = None
-    case_id: str
+    case_id: str | None = None          # None: a call nobody registered (kept in the call's stream only)
     by: str
 
 

@@ -14,14 +14,6 @@ from ferryman.ingest.protocol import CloseCode
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def d06(server, corpus):
-    case = json.loads((corpus / "d06.json").read_text(encoding="utf-8"))["case"]
-    httpx.put(f"{server.http}/api/cases/{case['case_id']}", json=case,
-              headers=server.headers("gateway")).raise_for_status()
-    return case["case_id"]
-
-
 def register(server, body: dict, role: str = "gateway") -> httpx.Response:
     return httpx.post(f"{server.http}/api/calls", json=body, headers=server.headers(role))
 

@@ -13,6 +13,7 @@ message (a close code, an AudioSocket error frame, an AudioHook disconnect).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable
@@ -81,13 +82,21 @@ class CallFeed:
         self._skip = dict.fromkeys(spec.channels, 0)
         self._open = False
         self.superseded = False
+        # one push (or skip) at a time, and a takeover waits for the one under way: a channel is
+        # never finalised while audio is still going into it
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, calls: LiveCalls, call_id: str, spec: FeedSpec, case: Case | None,
                    encoding: Encoding = "pcm_s16le", sample_rate: int = ASR_RATE,
                    max_frame_bytes: int = 1 << 20) -> "CallFeed":
         feed = cls(calls, call_id, spec, encoding, sample_rate, max_frame_bytes)
-        attachment = await calls.attach(call_id, spec, case, holder=feed.supersede)
+        attaching = asyncio.ensure_future(calls.attach(call_id, spec, case, holder=feed.supersede))
+        try:
+            attachment = await asyncio.shield(attaching)
+        except asyncio.CancelledError:      # the connection went away while its call was opening
+            attaching.add_done_callback(feed._abandon)
+            raise
         feed.pipeline, feed.resume_from = attachment.pipeline, attachment.resume_from
         feed._skip = {ch: int(round(attachment.skip_s.get(ch, 0.0) * ASR_RATE)) for ch in spec.channels}
         feed._open = True
@@ -108,22 +117,24 @@ class CallFeed:
 
     async def push_samples(self, channel: Channel, samples: np.ndarray) -> None:
         """Samples at the connection's rate, in [-1, 1]."""
-        self._still_mine()
-        samples = self._resamplers[channel](samples)
-        if self._skip[channel]:
-            dropped = min(self._skip[channel], len(samples))
-            samples, self._skip[channel] = samples[dropped:], self._skip[channel] - dropped
-        if len(samples):
-            await self.pipeline.push_audio_async(channel, samples)
+        async with self._lock:
+            self._still_mine()
+            samples = self._resamplers[channel](samples)
+            if self._skip[channel]:
+                dropped = min(self._skip[channel], len(samples))
+                samples, self._skip[channel] = samples[dropped:], self._skip[channel] - dropped
+            if len(samples):
+                await self.pipeline.push_audio_async(channel, samples)
 
     async def skip(self, seconds: float, channels: tuple[Channel, ...] | None = None) -> None:
         """Time that passed on the call without its audio reaching us (a secure pause, audio the
         PBX discarded, a long gap in a track): the channels go on that much later, so what is
         said next keeps its place on the call's timeline."""
-        self._still_mine()
-        if seconds > 0:
-            for channel in channels or self.channels:
-                await self.pipeline.skip_ahead(channel, seconds)
+        async with self._lock:
+            self._still_mine()
+            if seconds > 0:
+                for channel in channels or self.channels:
+                    await self.pipeline.skip_ahead(channel, seconds)
 
     def _still_mine(self) -> None:
         if self.superseded:
@@ -141,17 +152,26 @@ class CallFeed:
     async def supersede(self) -> None:
         """A newer connection of the same PBX leg claims our channels (we may be half-open and not
         know it yet): let go now, as a drop, so the call goes on with the newcomer."""
-        if self._open:
+        async with self._lock:
+            if not self._open:
+                return
             self._open, self.superseded = False, True
-            await self.calls.detach(self.call_id, list(self.channels), dropped=True,
-                                    detail="superseded by a newer connection")
+        await asyncio.shield(self.calls.detach(self.call_id, list(self.channels), dropped=True,
+                                               detail="superseded by a newer connection"))
+
+    def _abandon(self, attaching: asyncio.Future) -> None:
+        """The attach of a connection that is gone finished anyway: let its channels go again."""
+        if not attaching.cancelled() and attaching.exception() is None:
+            asyncio.ensure_future(self.calls.detach(self.call_id, list(self.channels), dropped=True,
+                                                    detail="connection gone while its call opened"))
 
     async def close(self, dropped: bool, detail: str | None = None) -> None:
         """Finalise this connection's channels (once). ``dropped``: it went away without saying
         goodbye — the call waits the reconnect grace before it ends."""
         if self._open:
             self._open = False
-            await self.calls.detach(self.call_id, list(self.channels), dropped=dropped, detail=detail)
+            await asyncio.shield(self.calls.detach(self.call_id, list(self.channels), dropped=dropped,
+                                                   detail=detail))
 
 
 class Connection:
@@ -168,13 +188,17 @@ class Connection:
 
     async def open(self, call_id: str, channels: tuple[Channel, ...], encoding: Encoding, sample_rate: int,
                    case_id: str | None = None, agent_id: str | None = None, *, case_optional: bool = True,
-                   resends: bool = False, source: str = "audio") -> CallFeed:
+                   resends: bool = False, source: str = "audio", registration_wait_s: float | None = None
+                   ) -> CallFeed:
         """A PBX's leg by default: its case may be unknown (the call is transcribed anyway) and it
-        cannot resend audio after a reconnect; our own ingest socket asks for the opposite."""
+        cannot resend audio after a reconnect; our own ingest socket asks for the opposite.
+        ``registration_wait_s``: how long to wait for the dialer (default: the setting; 0 when
+        the caller has already waited for it)."""
         svc = self.services
         check_call_id(call_id)
-        party = await resolve_party(svc.cases, svc.registry, call_id, case_id, agent_id,
-                                    svc.settings.registration_wait_s, case_optional=case_optional)
+        wait_s = svc.settings.registration_wait_s if registration_wait_s is None else registration_wait_s
+        party = await resolve_party(svc.cases, svc.registry, call_id, case_id, agent_id, wait_s,
+                                    case_optional=case_optional)
         if party.case is None:
             log.warning("call %s: no registration and no case in its metadata; transcribing without a case",
                         loggable(call_id))
@@ -198,24 +222,27 @@ async def run_connection(name: str, connection: Connection, converse: Callable[[
     connection closes with its code and the channels are finalised; a drop (``Dropped``, or one
     of the transport's own ``drops``) leaves the call waiting for the sender to come back;
     ``on_ended`` says goodbye after a normal end, before the close."""
+    dropped, detail = False, None
     try:
         await converse(connection)
     except ProtocolError as exc:
         log.info("%s: closing %d: %s", name, exc.code, loggable(exc.reason, 200))
+        detail = exc.reason
         await reply_error(exc)
         await close(exc.code, exc.reason)
-        await connection.close(dropped=False, detail=exc.reason)
     except (Dropped, *drops) as exc:
         log.info("%s: %s", name, exc)
+        dropped, detail = True, str(exc) or "connection dropped"
         if isinstance(exc, Dropped) and exc.close_code:
             await close(exc.close_code, str(exc))
-        await connection.close(dropped=True, detail=str(exc) or "connection dropped")
     except Exception:
         log.exception("%s failed", name)
+        detail = "internal error"
         await close(CloseCode.INTERNAL_ERROR, "internal error")
-        await connection.close(dropped=False, detail="internal error")
     else:
         await connection.close(dropped=False)
         if on_ended is not None:
             await on_ended(connection)
         await close(CloseCode.NORMAL, "call ended")
+    finally:                             # whatever failed above (a reply on a dying socket, a cancel)
+        await connection.close(dropped=dropped, detail=detail)

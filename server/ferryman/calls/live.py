@@ -116,15 +116,19 @@ class LiveCalls:
         that came back), or one whose node died (taken over). ``case`` None: a call nobody
         registered — transcribed, with the hints that need no case. ``holder``: called to make
         this connection let go of its channels when a newer one of a PBX claims them."""
+        if not spec.resends:
+            await self._take_over(call_id, spec.channels)    # outside the lock: it may take a while
         async with self._lock:
             call = self._calls.get(call_id) or await self._create(call_id, spec, case)
             running = call.pipeline.case.case_id if call.pipeline.case else None
-            if spec.case_id and running != spec.case_id:
-                raise ProtocolError(CloseCode.CHANNEL_BUSY,
-                                    f"call {call_id} is already running for case {running or '(unknown)'}")
-            await self._claim(call_id, call, spec)
+            if spec.case_id and running and running != spec.case_id:
+                raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} is already running for case {running}")
+            busy = call.channels.intersection(spec.channels)
+            if busy:
+                raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
+                                                            f"{call_id} is already being streamed")
             if call.ending:
-                call.ending.cancel()   # the dropped socket came back in time
+                call.ending.cancel()   # the dropped socket came back in time (still in its grace sleep)
                 call.ending = None
             attachment = self._resume_points(call, spec)
             call.channels.update(spec.channels)
@@ -132,22 +136,20 @@ class LiveCalls:
             call.holders.update({channel: holder for channel in spec.channels if holder})
             return attachment
 
-    async def _claim(self, call_id: str, call: LiveCall, spec: FeedSpec) -> None:
-        """Busy channels: our own protocol's gateway resends and retries, so it is told (4409).
-        A PBX that reconnects cannot, and may be quicker than we are to notice its old
-        connection died (half-open, its last frames still being read): the newer one wins."""
-        busy = call.channels.intersection(spec.channels)
-        if busy and spec.resends:
-            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
-                                                        f"{call_id} is already being streamed")
-        for holder in {call.holders[ch] for ch in busy if ch in call.holders}:
+    async def _take_over(self, call_id: str, channels: tuple[Channel, ...]) -> None:
+        """A PBX cannot resend and may be quicker than we are to notice its old connection died
+        (half-open, its last frames still being read): the newer connection wins. The older one
+        lets go (its channels finalised, as a drop); one already closing is given a moment.
+        Our own protocol's gateway resends and retries, so it is told 4409 instead."""
+        call = self._calls.get(call_id)
+        if call is None or not call.channels.intersection(channels):
+            return
+        for holder in {call.holders[ch] for ch in channels if ch in call.holders}:
             await holder()
-        deadline = time.monotonic() + RELEASE_WAIT_S   # an old connection already closing: its last
-        while call.channels.intersection(spec.channels) and time.monotonic() < deadline:   # words finalise
+        deadline = time.monotonic() + RELEASE_WAIT_S
+        while call.channels.intersection(channels) and self._calls.get(call_id) is call \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if call.channels.intersection(spec.channels):
-            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"channel {', '.join(sorted(busy))} of call "
-                                                        f"{call_id} is already being streamed")
 
     def _resume_points(self, call: LiveCall, spec: FeedSpec) -> Attachment:
         """A new socket's audio starts at the call's audio offset (new call) or again from the
@@ -179,6 +181,8 @@ class LiveCalls:
         raise AtCapacity(len(self._calls), admission.capacity, nodes)
 
     async def _create(self, call_id: str, spec: FeedSpec, case: Case | None) -> LiveCall:
+        if call_id in self._finishing:
+            raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} has just ended; use a new call id")
         await self._admit()
         info = await self._bus.call_info(call_id)
         if info.get("state") in TERMINAL_STATES:
@@ -192,13 +196,18 @@ class LiveCalls:
         pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
                              agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final)
         call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))
-        if taking_over:
-            pipeline.resume(await self._bus.history(call_id))
-            log.info("call %s taken over from node %s", call_id, owner or "?")
-        else:
-            call.audio_offset = clock.now()
-            await pipeline.start()
-        await self._bus.adopt(call_id, self._node_id, call.audio_offset)
+        try:
+            if taking_over:
+                pipeline.resume(await self._bus.history(call_id))
+                log.info("call %s taken over from node %s", call_id, owner or "?")
+            else:
+                call.audio_offset = clock.now()
+                await pipeline.start()
+            await self._bus.adopt(call_id, self._node_id, call.audio_offset)
+        except BaseException:            # Redis gone, or the connection cancelled: no half-made call
+            self._calls.pop(call_id, None)
+            await sink.close()
+            raise
         if self._admission.on_started:
             self._admission.on_started()
         return call
@@ -223,6 +232,9 @@ class LiveCalls:
 
     async def _end_after_grace(self, call_id: str, detail: str | None) -> None:
         await asyncio.sleep(self._grace)
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.ending = None           # past the grace: a connection arriving now no longer cancels the end
         await self._end(call_id, "dropped", detail)
 
     async def _end(self, call_id: str, state: str, detail: str | None) -> None:

@@ -104,6 +104,16 @@ class CallRegistry:
         call_id, channel = raw.split(" ", 1)
         return call_id, channel  # type: ignore[return-value]
 
+    async def wait_for_call_or_leg(self, pbx_id: str, wait_s: float) -> tuple[str, Channel | None] | None:
+        """What a PBX id was registered as: a call (``(pbx_id, None)``) or one of a call's legs
+        (``(call_id, channel)``), waiting up to ``wait_s`` for either."""
+        async def look() -> tuple[str, Channel | None] | None:
+            if await self._redis.exists(registration_key(pbx_id)):
+                return pbx_id, None
+            return await self.leg(pbx_id)
+
+        return await _waited(look, wait_s)
+
     async def wait_for_leg(self, leg_id: str, wait_s: float) -> tuple[str, Channel] | None:
         """The leg's call and channel, waiting up to ``wait_s`` for the dialer to register it."""
         return await _waited(lambda: self.leg(leg_id), wait_s)

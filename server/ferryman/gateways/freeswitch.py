@@ -105,7 +105,9 @@ async def _call_and_channels(call: Connection, meta: ForkMetadata, default_left:
         call_id = meta.call_id or meta.uuid
         channels: tuple[Channel, ...] = (left, other(left))
     else:
-        leg = await call.services.registry.leg(meta.uuid) if meta.uuid and not meta.call_id else None
+        needs_leg = meta.uuid and not meta.call_id and not meta.channel    # only the leg says whose voice
+        leg = await call.services.registry.wait_for_leg(
+            meta.uuid, call.services.settings.registration_wait_s) if needs_leg else None
         call_id = meta.call_id or (leg[0] if leg else meta.uuid)
         channel = meta.channel or (leg[1] if leg else None)
         if channel is None:

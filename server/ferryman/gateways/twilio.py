@@ -346,12 +346,15 @@ def _ignore(event: str, stream_sid: str | None) -> None:
 async def _open(call: Connection, start: StreamStart, params: StreamParameters
                 ) -> tuple[CallFeed, dict[str, Channel]]:
     """The call's feed, and the channel each track carries."""
-    leg = await call.services.registry.leg(start.call_sid)
-    call_id = leg[0] if leg else start.call_sid
-    inbound: Channel = params.inbound or (leg[1] if leg else call.services.settings.twilio_inbound)
+    settings = call.services.settings
+    found = None if params.case_id else await call.services.registry.wait_for_call_or_leg(
+        start.call_sid, settings.registration_wait_s)              # the callSid: a call, or a leg of one
+    call_id, leg_channel = found or (start.call_sid, None)
+    inbound: Channel = params.inbound or leg_channel or settings.twilio_inbound
     channel_of = {"inbound": inbound, "outbound": other(inbound)}
     channels = tuple(channel_of[track] for track in start.tracks)
-    feed = await call.open(call_id, channels, "mulaw", 8000, params.case_id, params.agent_id)
+    feed = await call.open(call_id, channels, "mulaw", 8000, params.case_id, params.agent_id,
+                           registration_wait_s=None if params.case_id else 0.0)
     return feed, channel_of
 
 

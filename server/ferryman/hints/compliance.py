@@ -60,7 +60,7 @@ def covered_fees(case: Case, rules: Rules) -> set[str]:
 
 
 class AgentCompliance:
-    def __init__(self, rules: Rules, case: Case):
+    def __init__(self, rules: Rules, case: Case, case_known: bool = True):
         self.rules = rules
         c = rules.compliance
         self._threats = rules.phrases(c.threats.phrases)
@@ -68,7 +68,9 @@ class AgentCompliance:
         self._disclosure = rules.phrases(c.disclosure.phrases, phonetic=False)
         self._waive = rules.phrases(c.waivers.waive_words)
         self._covered = covered_fees(case, rules)
-        self._plans_text = "；".join(f"{p.name}：{p.benefit}" for p in case.plans) or "目前没有可用的减免方案"
+        # a call nobody registered: what its plans are is not known, so nothing may be promised yet
+        self._plans_text = ("；".join(f"{p.name}：{p.benefit}" for p in case.plans) or "目前没有可用的减免方案"
+                            if case_known else "减免要以系统里登记的方案为准，我核实后再答复您")
 
     def check(self, clauses: list[Clause], third_party_on_line: bool) -> ComplianceCheck:
         c, found, negated, allowed = self.rules.compliance, [], False, False

@@ -123,7 +123,7 @@ class HintEngine:
         self.policies = policies if policies is not None else self.rules.default_policies
         self.today = today or date.today()
         self._plans = load_plan_rules()
-        self._compliance = AgentCompliance(self.rules, self.case)
+        self._compliance = AgentCompliance(self.rules, self.case, self.case_known)
         self._checklist = Checklist(self.rules)
         self._mood = MoodTracker(self.rules)
         self._topics = TopicTracker(self.rules, self.case.sensitive_topics)

@@ -139,6 +139,8 @@ async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
 @router.get("/calls/{call_id}/promises")
 async def call_promises(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> list[dict]:
     summary = await _visible_call(svc, call_id, who)
+    if not summary["case_id"]:          # no case to file them under: they are in the call's own stream
+        return []
     return [p for p in await svc.promises.of_case(summary["case_id"]) if p.get("call_id") == call_id]
 
 

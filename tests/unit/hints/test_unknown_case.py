@@ -36,3 +36,13 @@ def test_what_needs_no_case_still_fires():
     assert "escalation" in call.codes("customer", "你们天天打电话烦不烦，再打我就投诉你们！")
     assert "agent_compliance" in call.codes("agent", "你再不还钱我们就上门找你单位领导")
     assert "hardship" in call.codes("customer", "我上个月刚被公司裁员了，现在一分钱收入都没有")
+
+
+def test_cards_that_would_name_what_is_unknown_say_so_instead():
+    call = unknown_call()
+    third = call.hints("customer", "他不在家，我是他老婆，你找他什么事？")["third_party"]
+    assert "机主本人" in third.suggestion and "?" not in third.suggestion
+    complaint = call.hints("customer", "你们再这样我就去银保监会投诉你们！")["complaint_risk"]
+    assert "案件未知" in complaint.title and "低" not in complaint.title
+    waiver = unknown_call().hints("agent", "您今天还了本金，利息和违约金我都给您免了")["agent_compliance"]
+    assert "核实" in waiver.suggestion and "没有可用" not in waiver.suggestion
