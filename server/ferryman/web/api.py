@@ -86,7 +86,7 @@ async def put_policy(policy_id: str, policy: Policy, svc: ServicesDep, _: Superv
 
 
 # -- calls -------------------------------------------------------------------------------------
-async def _visible_call(svc: Services, call_id: str, who: Principal) -> dict:
+async def visible_call(svc: Services, call_id: str, who: Principal) -> dict:
     """The call's summary, or 404 / 403 (an agent asking for another agent's call)."""
     summary = await call_summary(svc, call_id)
     if summary is None:
@@ -124,13 +124,13 @@ async def live_calls(svc: ServicesDep, who: Reader) -> list[dict]:
 
 @router.get("/calls/{call_id}")
 async def call_info(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> dict:
-    return await _visible_call(svc, call_id, who)
+    return await visible_call(svc, call_id, who)
 
 
 @router.get("/calls/{call_id}/case", response_model=Case)
 async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
     """The brief of the call's case: what the agent reads before the first word."""
-    summary = await _visible_call(svc, call_id, who)
+    summary = await visible_call(svc, call_id, who)
     if not summary["case_id"]:
         raise HTTPException(404, f"call {call_id} has no known case (nobody registered it)")
     return await _case_or_404(svc, summary["case_id"])
@@ -138,7 +138,7 @@ async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
 
 @router.get("/calls/{call_id}/promises")
 async def call_promises(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> list[dict]:
-    summary = await _visible_call(svc, call_id, who)
+    summary = await visible_call(svc, call_id, who)
     if not summary["case_id"]:          # no case to file them under: they are in the call's own stream
         return []
     return [p for p in await svc.promises.of_case(summary["case_id"]) if p.get("call_id") == call_id]
@@ -156,7 +156,7 @@ class Ack(BaseModel):
 @router.post("/calls/{call_id}/ack")
 async def acknowledge(call_id: CallIdPath, body: Ack, svc: ServicesDep, who: Agent) -> dict:
     """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
-    summary = await _visible_call(svc, call_id, who)
+    summary = await visible_call(svc, call_id, who)
     _live(summary)
     await _hint(svc, call_id, body.hint_id)
     return await _append(svc, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
@@ -169,7 +169,7 @@ class Coaching(BaseModel):
 @router.post("/calls/{call_id}/coach")
 async def coach(call_id: CallIdPath, body: Coaching, svc: ServicesDep, who: Supervisor) -> dict:
     """A supervisor's message, delivered on the call's own stream to the agent's panel."""
-    summary = await _visible_call(svc, call_id, who)
+    summary = await visible_call(svc, call_id, who)
     _live(summary)
     return await _append(svc, CoachEvent(call_id=call_id, t=_call_time(summary), text=body.text.strip(),
                                              by=who.name))
@@ -187,7 +187,7 @@ async def confirm_promise(call_id: CallIdPath, body: PromiseConfirmation, svc: S
     """The agent confirms the captured promise (or corrects amount/date); stored with the case.
 
     Allowed after the call too: agents often confirm in the wrap-up seconds after hanging up."""
-    summary = await _visible_call(svc, call_id, who)
+    summary = await visible_call(svc, call_id, who)
     captured = await _captured(svc, summary, body.hint_id)
     corrected = captured is None or (abs(captured["amount"] - body.amount) > 0.005
                                      or captured.get("due") != body.due.isoformat())

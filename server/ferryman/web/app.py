@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from ferryman.aftercall.history import CaseHistory
 from ferryman.bus.spill import SpillReplayer
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import Admission, LiveCalls
@@ -29,6 +30,7 @@ from ferryman.records.promises import PromiseLedger
 from ferryman.records.retention import Retention
 from ferryman.records.summaries import CallSummaries
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
+from ferryman.web.aftercall import router as aftercall_router
 from ferryman.web.api import router as api_router
 from ferryman.web.auth import SocketQuota, TokenBook
 from ferryman.web.guards import BodyLimit, SecurityHeaders
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.include_router(api_router)
+    app.include_router(aftercall_router)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
@@ -136,7 +139,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     await nodes.start()
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
                     bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
-                    CallRegistry(client, settings.registration_ttl_s))
+                    CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds))
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention) -> None:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from ferryman.aftercall.history import CaseHistory
 from ferryman.asr.runtime import AsrRuntime
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import LiveCalls
@@ -42,6 +43,7 @@ class Services:
     nodes: NodeRegistry
     sockets: SocketQuota
     registry: CallRegistry
+    history: CaseHistory
 
 
 def services(connection: HTTPConnection) -> Services:

@@ -1,0 +1,82 @@
+"""The wrap-up drafted at hang-up, saved by the agent, shown to the next call on the case."""
+
+import asyncio
+import json
+import uuid
+
+import httpx
+import pytest
+
+from ferryman.cases.schema import load_case_file
+from ferryman.client import put_case, stream_transcript
+
+pytestmark = pytest.mark.integration
+
+
+def transcribed_call(server, corpus, name: str, agent_id: str = "a1") -> str:
+    """A corpus call's reference turns through the transcript socket (hints, records: as live)."""
+    call_id = f"wrap-{name}-{uuid.uuid4().hex[:6]}"
+    case = load_case_file(corpus / f"{name}.json")
+
+    async def scenario():
+        await put_case(server.ws, case, server.token["gateway"])
+        await stream_transcript(server.ws, call_id, case.case_id, corpus / f"{name}.json", server.token["gateway"],
+                                agent_id=agent_id)
+
+    asyncio.run(scenario())
+    return call_id
+
+
+def api(server, method: str, path: str, role: str = "agent", **kwargs) -> httpx.Response:
+    return httpx.request(method, f"{server.http}/api{path}", headers=server.headers(role), **kwargs)
+
+
+def test_the_draft_is_extracted_from_the_call_and_every_line_points_to_its_turn(server, corpus):
+    call_id = transcribed_call(server, corpus, "d02")
+    draft = api(server, "GET", f"/calls/{call_id}/wrapup").json()
+    assert draft["saved"] is False and draft["disposition"] == "promise_to_pay"
+    assert draft["promise"]["amount"] == 1300 and draft["promise"]["date_text"] == "下个月十五号"
+    assert any("失业" in line["text"] for line in draft["situation"])
+    reference = json.loads((corpus / "d02.json").read_text(encoding="utf-8"))["turns"]
+    said = [turn["text"] for turn in reference]
+    for line in draft["summary"] + draft["situation"]:
+        quote = line["source"]["quote"].rstrip("…")
+        assert any(quote in text for text in said), line          # extraction, not invention
+    assert "承诺还款" in draft["dispositions"].values()
+
+
+def test_the_agent_corrects_and_saves_and_the_next_call_on_the_case_sees_it(server, corpus):
+    first = transcribed_call(server, corpus, "d02")
+    draft = api(server, "GET", f"/calls/{first}/wrapup").json()
+    lines = [line["text"] for line in draft["summary"]] + ["客户希望下午联系。"]
+    saved = api(server, "PUT", f"/calls/{first}/wrapup",
+                json={"disposition": "promise_to_pay", "promise": {"amount": 1500, "due": "2026-12-15"},
+                      "summary": lines, "situation": [line["text"] for line in draft["situation"]]})
+    assert saved.status_code == 200, saved.text
+    record = saved.json()
+    assert record["promise"]["status"] == "corrected" and record["by"] == "王敏"
+    assert record["summary"][0]["source"] and record["summary"][-1]["source"] is None    # the agent's own line
+    assert api(server, "GET", f"/calls/{first}/wrapup").json()["saved"] is True
+
+    second = transcribed_call(server, corpus, "d02")
+    history = api(server, "GET", f"/calls/{second}/history").json()
+    assert history[0]["call_id"] == first and "客户希望下午联系。" in [line["text"] for line in history[0]["summary"]]
+    assert api(server, "GET", f"/calls/{second}/history", role="agent2").status_code == 403   # not a2's call
+
+
+def test_saving_is_refused_with_reasons(server, corpus):
+    call_id = transcribed_call(server, corpus, "d04")
+    body = {"disposition": "promise_to_pay", "summary": ["客户承诺今天还款。"]}
+    assert api(server, "PUT", f"/calls/{call_id}/wrapup", json={**body, "disposition": "maybe"}).status_code == 422
+    assert api(server, "PUT", f"/calls/{call_id}/wrapup", json={**body, "summary": []}).status_code == 422
+    assert api(server, "PUT", f"/calls/{call_id}/wrapup", role="supervisor", json=body).status_code == 403
+    assert api(server, "PUT", f"/calls/{call_id}/wrapup", role="agent2", json=body).status_code == 403
+    assert api(server, "PUT", "/calls/no-such-call/wrapup", json=body).status_code == 404
+
+
+async def test_a_live_call_has_no_wrap_up_to_save_yet(server, live_call):
+    call = live_call("d02", agent_id="a1")
+    await call.start()
+    reply = await asyncio.to_thread(api, server, "PUT", f"/calls/{call.call_id}/wrapup",
+                                    json={"disposition": "refused", "summary": ["未接通。"]})
+    assert reply.status_code == 409 and "still live" in reply.json()["detail"]
