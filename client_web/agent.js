@@ -76,9 +76,20 @@ async function loadBrief(summary) {
   }
   try {
     renderBrief(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/case`));
+    renderHistory(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/history`));
   } catch (err) {
     $("brief-empty").textContent = `无法读取案件：${err.message}`;
   }
+}
+
+// What the case's earlier calls left: their saved wrap-ups, newest first.
+function renderHistory(records) {
+  $("brief-history").replaceChildren(...(records.length ? records.map((r) => el("li", {},
+    el("div", { class: "history-head",
+      text: `${new Date(r.saved_at * 1000).toLocaleDateString("zh-CN")} ${r.by ?? ""} · ${r.disposition_label}` +
+        (r.promise?.amount ? `：承诺 ${r.promise.due ?? ""} 还 ${yuan(r.promise.amount)}` : "") }),
+    ...r.summary.map((line) => el("div", { class: "history-line", text: line.text })))) :
+    [el("li", { class: "empty", text: "暂无记录" })]));
 }
 
 // --- hints -----------------------------------------------------------------------------------
@@ -154,6 +165,52 @@ $("promise-form").addEventListener("submit", async (e) => {
   }
 });
 
+// --- the wrap-up (小结) after hang-up --------------------------------------------------------------
+function fromTurn(source) {
+  return source ? `（${labels.channel[source.channel] ?? source.channel}：“${source.quote}”）` : "";
+}
+
+function sourcedItem(line) {
+  return el("li", { title: fromTurn(line.source) }, el("span", { text: line.text }),
+    el("span", { class: "from", text: fromTurn(line.source) }));
+}
+
+async function showWrapup() {
+  const w = await api(token, `/api/calls/${encodeURIComponent(call.id)}/wrapup`);
+  call.wrapup = w;
+  $("wrapup-disposition").replaceChildren(...Object.entries(w.dispositions).map(([code, label]) =>
+    el("option", { value: code, text: label })));
+  $("wrapup-disposition").value = w.disposition;
+  $("wrapup-amount").value = w.promise?.amount ?? "";
+  $("wrapup-due").value = w.promise?.due ?? "";
+  $("wrapup-situation").replaceChildren(...(w.situation.length ? w.situation.map(sourcedItem)
+    : [el("li", { class: "empty", text: "无" })]));
+  $("wrapup-topics").replaceChildren(...(w.avoid_topics.length ? w.avoid_topics.map(sourcedItem)
+    : [el("li", { class: "empty", text: "无" })]));
+  $("wrapup-summary").value = w.summary.map((line) => line.text).join("\n");
+  $("wrapup").hidden = false;
+  $("wrapup").classList.toggle("saved", Boolean(w.saved));
+  $("wrapup-status").textContent = w.saved ? "小结已保存。" : "系统已根据通话内容起草，请核对修改后保存。";
+}
+
+$("wrapup-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const amount = Number($("wrapup-amount").value), due = $("wrapup-due").value;
+  const body = {
+    disposition: $("wrapup-disposition").value,
+    promise: amount > 0 && due ? { amount, due } : null,
+    summary: $("wrapup-summary").value.split("\n").map((line) => line.trim()).filter(Boolean),
+    situation: call.wrapup.situation.map((line) => line.text),
+  };
+  try {
+    await api(token, `/api/calls/${encodeURIComponent(call.id)}/wrapup`, { method: "PUT", body });
+    $("wrapup").classList.add("saved");
+    $("wrapup-status").textContent = "小结已保存。";
+  } catch (err) {
+    $("wrapup-status").textContent = `保存失败：${err.message}`;
+  }
+});
+
 // --- one call's events ----------------------------------------------------------------------------
 // The primary card re-renders on every ack or new hint; announcing from it would repeat
 // itself, so each new hint is announced once, here.
@@ -168,6 +225,7 @@ function onCallEvent(event) {
     case "call":
       if (event.state !== "started") {
         status(labels.call_state[event.state] ?? event.state);
+        if (!call.ended) showWrapup().catch((err) => { $("wrapup-status").textContent = `无法起草小结：${err.message}`; });
         call.ended = true;
       } else status("通话中");
       break;
@@ -211,6 +269,7 @@ async function openCall(summary) {
   $("call-title").textContent = `通话 ${summary.call_id} · ${summary.customer ?? (summary.case_id ? "" : labels.unknown_case)}`;
   $("coach").hidden = true;
   $("promise").hidden = true;
+  $("wrapup").hidden = true;
   $("mood").replaceChildren(moodMeter(null, null));
   renderHints();
   await loadBrief(summary);

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
@@ -49,10 +50,11 @@ async def _pace(started: float, fed_s: float, speed: float) -> None:
 
 
 async def replay_audio(audio: Path, case: Case, sink, asr: AsrRuntime, speed: float = 0.0,
-                       call_id: str | None = None) -> CallPipeline:
+                       call_id: str | None = None, today: date | None = None) -> CallPipeline:
+    """``today``: the date the call is taken to happen on (relative dates in promises)."""
     agent, customer = read_stereo(audio)
     clock = _clock(speed)
-    pipeline = open_call(call_id or Path(audio).stem, case, sink, clock, asr)
+    pipeline = open_call(call_id or Path(audio).stem, case, sink, clock, asr, today=today)
     await pipeline.start()
     started, fed = asyncio.get_running_loop().time(), 0.0
     block: StereoBlock

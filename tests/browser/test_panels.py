@@ -176,3 +176,33 @@ async def test_a_call_nobody_registered_says_so_on_both_panels(browser, server, 
     await call.play_until(final_with("烦不烦"))
     await expect(row).to_contain_text("客户情绪激动")
     await expect(agent.locator("#transcript li.customer").last).to_contain_text("烦不烦")
+
+
+async def test_the_wrap_up_is_drafted_at_hang_up_corrected_saved_and_shown_to_the_next_call(browser, server,
+                                                                                          live_call):
+    """d01 ends: the wrap-up is there pre-filled (the promise, the customer's situation); the agent
+    corrects the amount, adds a line and saves; the next call on the case shows it in the brief."""
+    call = live_call("d01", agent_id="a1")
+    agent = await open_page(browser, server, "agent.html", server.token["agent"])
+    await call.start()
+    await expect(agent.locator("#brief-history")).to_contain_text("暂无记录")
+    await call.replay.play()                             # every turn
+    await call.close()                                   # then the hang-up
+    await expect(agent.locator("#wrapup")).to_be_visible()
+    await expect(agent.locator("#wrapup-disposition")).to_have_value("promise_to_pay")
+    await expect(agent.locator("#wrapup-amount")).to_have_value("12000")
+    await expect(agent.locator("#wrapup-situation")).to_contain_text("经营困难")
+    summary = agent.locator("#wrapup-summary")
+    await expect(summary).to_have_value(re.compile("客户承诺今天还款一万两千"))
+    await summary.fill(await summary.input_value() + "\n客户要求下午再联系。")
+    await agent.locator("#wrapup-amount").fill("11000")
+    await agent.locator("#wrapup-save").click()
+    await expect(agent.locator("#wrapup-status")).to_have_text("小结已保存。")
+
+    following = live_call("d01", agent_id="a1")
+    await following.start()
+    history = agent.locator("#brief-history")
+    await expect(history).to_contain_text("客户要求下午再联系。")
+    await expect(history).to_contain_text("承诺还款")
+    await expect(history).to_contain_text("11,000")
+    await expect(agent.locator("#wrapup")).to_be_hidden()

@@ -4,6 +4,8 @@ expiry on every key family that holds call data, so nothing depends on a clean-u
     call:{id}:events, call:{id}, call:{id}:ending   expire that long after the call ends
     ptp:{case_id}                                    that long after the case's last promise event
     case:{case_id}                                   that long after the case was last uploaded
+    casehist:{case_id}                               that long after its last wrap-up was saved
+                                                     (aftercall/history.py)
     floor:events                                     entries older than that trimmed (heartbeat)
     spill files                                      older than that deleted (heartbeat)
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Wrap-up (小结) quality on the dev corpus (prints numbers; never a test).
+
+Each dev call is played through the pipeline — its reference turns (the hint engine on perfect
+text), and with ``--asr`` its audio through the real model (offline, as fast as the CPU goes) —
+and the wrap-up drafted from its events is compared with blind labels
+(``benchmarks/data/wrapup_labels.yaml``, written from the transcripts by someone who had not
+seen the drafter):
+
+- disposition accuracy;
+- promise amount and due date, exact match (over the calls labelled with a promise);
+- every drafted line (summary, situation, topics, complaints, compliance) supported by the
+  transcript: its quoted turn is one the call's reference transcript has (exactly, on reference
+  turns; through the ASR, a reference turn of the same speaker overlapping it in time that shares
+  at least half of its characters).
+
+    .venv/bin/python benchmarks/wrapup.py [--asr] [--calls d01,d05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
+LABELS = ROOT / "benchmarks" / "data" / "wrapup_labels.yaml"
+CALL_DAY = date(2026, 11, 29)       # the day the labels resolve relative dates against
+
+from ferryman.aftercall.wrapup import Wrapup, draft_wrapup  # noqa: E402
+from ferryman.calls.open import open_call  # noqa: E402
+from ferryman.cases.schema import load_case_file  # noqa: E402
+from ferryman.ingest.sources import reference_finals  # noqa: E402
+from ferryman.pipeline import AudioClock  # noqa: E402
+from ferryman.replay import replay_audio  # noqa: E402
+
+
+class Events:
+    """A sink that keeps what the pipeline emits."""
+
+    def __init__(self):
+        self.events = []
+
+    async def publish(self, event) -> None:
+        self.events.append(event)
+
+
+async def reference_events(name: str) -> list:
+    """The reference turns through the pipeline, the call dated on the labels' day."""
+    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
+    pipeline = open_call(name, case, sink, AudioClock(), today=CALL_DAY)
+    await pipeline.start()
+    for final in reference_finals(CORPUS / f"{name}.json"):
+        pipeline.clock.advance(max(0.0, final.end - pipeline.clock.position))
+        await pipeline.push_transcript(final)
+    await pipeline.finish()
+    return sink.events
+
+
+async def asr_events(name: str, asr) -> list:
+    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
+    await replay_audio(CORPUS / f"{name}.flac", case, sink, asr, speed=0.0, call_id=name, today=CALL_DAY)
+    return sink.events
+
+
+def supported(line: dict, turns: list[dict], exact: bool) -> bool:
+    source = line.get("source")
+    if source is None:
+        return True                  # a fixed sentence ("客户未承诺还款。"), not a claim about a turn
+    quote = source["quote"].rstrip("…")
+    speaker = "A" if source["channel"] == "agent" else "C"
+    if exact:
+        return any(quote in turn["text"] for turn in turns if turn["spk"] == speaker)
+    near = [turn["text"] for turn in turns
+            if turn["spk"] == speaker and turn["start"] - 2 <= source["t"] <= turn["end"] + 8]
+    return any(len(set(quote) & set(text)) >= len(set(quote)) / 2 for text in near)
+
+
+def lines_of(wrapup: Wrapup) -> list[dict]:
+    data = wrapup.model_dump()
+    return [line for key in ("summary", "situation", "avoid_topics", "complaints", "compliance") for line in data[key]]
+
+
+def score(names: list[str], drafts: dict[str, Wrapup], labels: dict, exact: bool) -> dict:
+    right, promised, amount_ok, date_ok, lines, backed, wrong = 0, 0, 0, 0, 0, 0, []
+    for name in names:
+        label, wrapup = labels[name], drafts[name]
+        turns = json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))["turns"]
+        if wrapup.disposition == label["disposition"]:
+            right += 1
+        else:
+            wrong.append(f"{name}: {wrapup.disposition} (label {label['disposition']})")
+        if label.get("promise"):
+            promised += 1
+            got = wrapup.promise
+            amount_ok += bool(got and got.amount == label["promise"]["amount"])
+            date_ok += bool(got and got.due == str(label["promise"]["due"]))
+            if not (got and got.amount == label["promise"]["amount"] and got.due == str(label["promise"]["due"])):
+                wrong.append(f"{name}: promise {got and (got.amount, got.due)} (label "
+                             f"{label['promise']['amount']}, {label['promise']['due']})")
+        for line in lines_of(wrapup):
+            lines += 1
+            ok = supported(line, turns, exact)
+            backed += ok
+            if not ok:
+                wrong.append(f"{name}: unsupported line {line['text']!r}")
+    return {"disposition": right / len(names), "amount": amount_ok / max(1, promised),
+            "date": date_ok / max(1, promised), "promised": promised, "lines": lines,
+            "supported": backed / max(1, lines), "wrong": wrong}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", default="")
+    parser.add_argument("--asr", action="store_true", help="also through the real model (~7 min on 2 cores)")
+    args = parser.parse_args()
+    labels = yaml.safe_load(LABELS.read_text(encoding="utf-8"))["calls"]
+    names = args.calls.split(",") if args.calls else sorted(labels)
+    paths = {"reference turns": lambda name: reference_events(name)}
+    if args.asr:
+        from ferryman.asr import build_runtime
+        from ferryman.settings import Settings
+
+        asr = build_runtime(Settings())
+        paths["through the ASR"] = lambda name: asr_events(name, asr)
+    print(f"{len(names)} calls ({', '.join(names)}); labels {LABELS.relative_to(ROOT)}\n")
+    print("| path | disposition | promise amount | promise date | lines supported |\n|---|---|---|---|---|")
+    for path, events_of in paths.items():
+        drafts = {}
+        for name in names:
+            case = load_case_file(CORPUS / f"{name}.json")
+            drafts[name] = draft_wrapup(name, asyncio.run(events_of(name)), case)
+        s = score(names, drafts, labels, exact=path == "reference turns")
+        print(f"| {path} | {s['disposition']:.2f} ({round(s['disposition'] * len(names))}/{len(names)}) | "
+              f"{s['amount']:.2f} of {s['promised']} | {s['date']:.2f} of {s['promised']} | "
+              f"{s['supported']:.2f} of {s['lines']} |", flush=True)
+        for problem in s["wrong"]:
+            print(f"    {problem}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
