@@ -77,9 +77,17 @@ async function loadBrief(summary) {
   try {
     renderBrief(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/case`));
     renderHistory(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/history`));
+    renderFollowUps(await api(token, `/api/calls/${encodeURIComponent(summary.call_id)}/followups`));
   } catch (err) {
     $("brief-empty").textContent = `无法读取案件：${err.message}`;
   }
+}
+
+// The case's promises from earlier calls, said plainly: "承诺 12月3日 还 12,000 元 — 未见入账".
+function renderFollowUps(followUps) {
+  $("brief-followups").replaceChildren(...(followUps.length
+    ? followUps.map((f) => el("li", { class: `followup ${f.status}`, text: f.line }))
+    : [el("li", { class: "empty", text: "暂无承诺记录" })]));
 }
 
 // What the case's earlier calls left: their saved wrap-ups, newest first.

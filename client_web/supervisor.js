@@ -128,8 +128,31 @@ async function onFloorEvent(event) {
     case "coach":
       addToFeed(event);
       break;
+    case "promise":
+      followUpsChanged();
+      break;
   }
+  if (event.type === "hint" && event.code === "promise_to_pay") followUpsChanged();
   renderCalls();
+}
+
+// --- promises followed up ------------------------------------------------------------------------
+async function refreshFollowUps() {
+  try {
+    const due = await api(token, "/api/promises");
+    $("followups").replaceChildren(...(due.length ? due.map((f) => el("li", {
+      class: `followup ${f.status}`, "data-call": f.call_id,
+    }, el("span", { class: "followup-who", text: f.customer ?? f.case_id }), " ", el("span", { text: f.line }))) :
+      [el("li", { class: "empty", text: "暂无" })]));
+  } catch (err) {
+    $("followups").replaceChildren(el("li", { class: "empty", text: `无法读取：${err.message}` }));
+  }
+}
+
+let followUpTimer = null;
+function followUpsChanged() {          // the ledger moves in the same transaction as the event
+  clearTimeout(followUpTimer);
+  followUpTimer = setTimeout(refreshFollowUps, 300);
 }
 
 // --- drill-in ----------------------------------------------------------------------------------
@@ -181,3 +204,5 @@ $("coach-form").addEventListener("submit", async (e) => {
 });
 
 followFloor(token, { onEvent: onFloorEvent, status, tick });
+refreshFollowUps();
+setInterval(refreshFollowUps, 60_000);

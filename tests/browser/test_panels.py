@@ -205,4 +205,16 @@ async def test_the_wrap_up_is_drafted_at_hang_up_corrected_saved_and_shown_to_th
     await expect(history).to_contain_text("客户要求下午再联系。")
     await expect(history).to_contain_text("承诺还款")
     await expect(history).to_contain_text("11,000")
+    await expect(agent.locator("#brief-followups")).to_contain_text("还 11,000 元 — 未见入账")   # the ledger too
     await expect(agent.locator("#wrapup")).to_be_hidden()
+
+
+async def test_a_promise_due_today_appears_on_the_walls_follow_up_list(browser, server, live_call):
+    call = live_call("d01", agent_id="a1")
+    wall = await open_page(browser, server, "supervisor.html", server.token["supervisor"])
+    await call.start()
+    await call.play_until(final_with("一万两千块"))       # "我今天下午先还一万两千块"
+    item = wall.locator(f'#followups li[data-call="{call.call_id}"]')
+    await expect(item).to_contain_text("王建国")
+    await expect(item).to_contain_text("还 12,000 元 — 未见入账")
+    await expect(item).to_have_class(re.compile("open"))

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import uuid
+from datetime import date
 
 import httpx
 import pytest
@@ -80,3 +81,26 @@ async def test_a_live_call_has_no_wrap_up_to_save_yet(server, live_call):
     reply = await asyncio.to_thread(api, server, "PUT", f"/calls/{call.call_id}/wrapup",
                                     json={"disposition": "refused", "summary": ["未接通。"]})
     assert reply.status_code == 409 and "still live" in reply.json()["detail"]
+
+
+def test_a_promise_is_followed_up_until_the_payment_keeps_it(server, corpus):
+    call_id = transcribed_call(server, corpus, "d04")          # "今天晚上就把八千六全部还上"
+    case_id = load_case_file(corpus / "d04.json").case_id
+    due = [p for p in api(server, "GET", "/promises", role="supervisor").json() if p["call_id"] == call_id]
+    assert len(due) == 1 and due[0]["amount"] == 8600 and due[0]["status"] == "open", due
+    assert due[0]["line"].endswith("未见入账") and due[0]["customer"]
+    assert api(server, "GET", "/promises").status_code == 403                      # agents: not the list
+
+    refused = api(server, "POST", "/payments", role="gateway",
+                  json=[{"case_id": case_id, "amount": 8600, "paid_on": str(date.today())},
+                        {"case_id": "NO-SUCH-CASE", "amount": 1, "paid_on": str(date.today())}])
+    assert refused.status_code == 404 and "NO-SUCH-CASE" in refused.json()["detail"]
+    paid = api(server, "POST", f"/cases/{case_id}/payments", role="gateway",
+               json={"amount": 8600, "paid_on": str(date.today()), "ref": "T20261129-01"})
+    assert paid.status_code == 201, paid.text
+    assert call_id not in [p["call_id"] for p in api(server, "GET", "/promises", role="supervisor").json()]
+
+    following = transcribed_call(server, corpus, "d04")
+    brief = api(server, "GET", f"/calls/{following}/followups").json()
+    earlier = next(f for f in brief if f["call_id"] == call_id)
+    assert earlier["status"] == "kept" and earlier["line"].endswith("已兑现")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -113,8 +114,8 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     policies = PolicyStore(client)
     await asyncio.to_thread(prepare_hints)
     await policies.seed(load_rules().default_policies)
-    promises = PromiseLedger(client)
     retention = Retention(settings.retention_days)
+    promises = PromiseLedger(client, retention.seconds)
     bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises, retention],
                    reader_redis=readers,
                    subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc,
@@ -126,7 +127,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     capacity = settings.call_capacity()
     calls: LiveCalls
     nodes = NodeRegistry(client, settings.node_name(), settings.advertised_url(), capacity, live=lambda: len(calls),
-                         on_beat=lambda: _floor_chores(replayer, calls, bus, retention))
+                         on_beat=lambda: _floor_chores(replayer, calls, bus, retention, promises))
     replayer = SpillReplayer(bus, client, settings.data_dir / "spill")
     admission = Admission(capacity, nodes_with_room=nodes.with_room, on_refused=metrics.calls_refused.inc,
                           on_started=metrics.calls_started.inc)
@@ -142,10 +143,12 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
                     CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds))
 
 
-async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention) -> None:
+async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention,
+                        promises: PromiseLedger) -> None:
     """On every heartbeat Redis answered: spilled events back first (a call's own end may be among
     them), then calls whose node is gone ended as dropped, then what is past retention."""
     await replayer.replay()
     await calls.end_orphans()
     await bus.trim_floor(retention.oldest_floor_id(time.time()))
     await asyncio.to_thread(replayer.forget_older_than, retention.seconds)
+    await promises.forget_due_before(date.today() - timedelta(seconds=retention.seconds))
