@@ -184,7 +184,9 @@ function sourcedItem(line) {
 }
 
 async function showWrapup() {
-  const w = await api(token, `/api/calls/${encodeURIComponent(call.id)}/wrapup`);
+  const wrapping = call;
+  const w = await api(token, `/api/calls/${encodeURIComponent(wrapping.id)}/wrapup`);
+  if (call !== wrapping) return;            // the next call came in meanwhile: its panel, not this draft
   call.wrapup = w;
   $("wrapup-disposition").replaceChildren(...Object.entries(w.dispositions).map(([code, label]) =>
     el("option", { value: code, text: label })));
@@ -204,6 +206,10 @@ async function showWrapup() {
 $("wrapup-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const amount = Number($("wrapup-amount").value), due = $("wrapup-due").value;
+  if ((amount > 0) !== Boolean(due)) {
+    $("wrapup-status").textContent = "请同时填写承诺金额和还款日期（没有承诺则都清空）。";
+    return;
+  }
   const body = {
     disposition: $("wrapup-disposition").value,
     promise: amount > 0 && due ? { amount, due } : null,
@@ -211,7 +217,7 @@ $("wrapup-form").addEventListener("submit", async (e) => {
     situation: call.wrapup.situation.map((line) => line.text),
   };
   try {
-    await api(token, `/api/calls/${encodeURIComponent(call.id)}/wrapup`, { method: "PUT", body });
+    await api(token, `/api/calls/${encodeURIComponent(call.wrapup.call_id)}/wrapup`, { method: "PUT", body });
     $("wrapup").classList.add("saved");
     $("wrapup-status").textContent = "小结已保存。";
   } catch (err) {

@@ -97,6 +97,7 @@ async function onFloorEvent(event) {
     status("已连接");
     renderCalls();
     renderFeed();
+    followUpsChanged();                 // (re)connected: what changed while we were away
     return;
   }
   const c = calls.get(event.call_id);

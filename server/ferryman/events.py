@@ -105,12 +105,13 @@ class CoachEvent(_Event):
 
 
 class PromiseEvent(_Event):
-    """The agent confirmed a captured promise to pay, or corrected its amount or date."""
+    """The agent confirmed a captured promise to pay, corrected its amount or date, or withdrew
+    it (a misheard promise struck at wrap-up: no amount, no date)."""
 
     type: Literal["promise"] = "promise"
-    status: Literal["confirmed", "corrected"]
-    amount: float
-    due: str = Field(description="ISO date the customer promised to pay by")
+    status: Literal["confirmed", "corrected", "withdrawn"]
+    amount: float | None = None
+    due: str | None = Field(None, description="ISO date the customer promised to pay by")
     hint_id: str | None = None
     case_id: str | None = None          # None: a call nobody registered (kept in the call's stream only)
     by: str

@@ -7,6 +7,7 @@ from datetime import date
 
 import httpx
 import pytest
+import websockets
 
 from ferryman.cases.schema import load_case_file
 from ferryman.client import put_case, stream_transcript
@@ -23,6 +24,24 @@ def transcribed_call(server, corpus, name: str, agent_id: str = "a1") -> str:
         await put_case(server.ws, case, server.token["gateway"])
         await stream_transcript(server.ws, call_id, case.case_id, corpus / f"{name}.json", server.token["gateway"],
                                 agent_id=agent_id)
+
+    asyncio.run(scenario())
+    return call_id
+
+
+def opened_call(server, case_id: str) -> str:
+    """A call on the case that has only just begun: the agent's greeting, nothing promised."""
+    call_id = f"open-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        async with websockets.connect(f"{server.ws}/ws/ingest/{call_id}") as ws:
+            await ws.send(json.dumps({"type": "start", "token": server.token["gateway"], "source": "transcript",
+                                      "case_id": case_id, "agent_id": "a1"}))
+            await ws.recv()
+            await ws.send(json.dumps({"type": "turn", "channel": "agent", "text": "您好，这里是信用卡中心。",
+                                      "start": 0.0, "end": 2.0}, ensure_ascii=False))
+            await ws.send(json.dumps({"type": "stop"}))
+            await ws.recv()
 
     asyncio.run(scenario())
     return call_id
@@ -62,6 +81,17 @@ def test_the_agent_corrects_and_saves_and_the_next_call_on_the_case_sees_it(serv
     second = transcribed_call(server, corpus, "d02")
     history = api(server, "GET", f"/calls/{second}/history").json()
     assert history[0]["call_id"] == first and "客户希望下午联系。" in [line["text"] for line in history[0]["summary"]]
+    assert "compliance" not in history[0] and "compliance" in api(server, "GET", f"/calls/{second}/history",
+                                                                  role="supervisor").json()[0]
+    case_id = load_case_file(corpus / "d02.json").case_id
+    ledger = [p for p in api(server, "GET", f"/cases/{case_id}/promises", role="supervisor").json()
+              if p["call_id"] == first]
+    assert [(p["status"], p["amount"], p["due"]) for p in ledger][-1] == ("corrected", 1500, "2026-12-15")
+
+    api(server, "PUT", f"/calls/{first}/wrapup", json={"disposition": "refused", "summary": ["客户未承诺还款。"]})
+    ledger = [p for p in api(server, "GET", f"/cases/{case_id}/promises", role="supervisor").json()
+              if p["call_id"] == first]
+    assert ledger[-1]["status"] == "withdrawn"                              # struck at wrap-up
     assert api(server, "GET", f"/calls/{second}/history", role="agent2").status_code == 403   # not a2's call
 
 
@@ -91,16 +121,22 @@ def test_a_promise_is_followed_up_until_the_payment_keeps_it(server, corpus):
     assert due[0]["line"].endswith("未见入账") and due[0]["customer"]
     assert api(server, "GET", "/promises").status_code == 403                      # agents: not the list
 
+    today = str(date.today())
     refused = api(server, "POST", "/payments", role="gateway",
-                  json=[{"case_id": case_id, "amount": 8600, "paid_on": str(date.today())},
-                        {"case_id": "NO-SUCH-CASE", "amount": 1, "paid_on": str(date.today())}])
-    assert refused.status_code == 404 and "NO-SUCH-CASE" in refused.json()["detail"]
+                  json=[{"case_id": case_id, "amount": 8600, "paid_on": today, "ref": f"T-{call_id}"},
+                        {"case_id": "NO-SUCH-CASE", "amount": 1, "paid_on": today, "ref": "T-x"}])
+    assert refused.status_code == 404 and "NO-SUCH-CASE" in refused.json()["detail"]     # and nothing recorded
+    assert api(server, "POST", f"/cases/{case_id}/payments", role="gateway",
+               json={"amount": 8600, "paid_on": today}).status_code == 422             # no bank reference
     paid = api(server, "POST", f"/cases/{case_id}/payments", role="gateway",
-               json={"amount": 8600, "paid_on": str(date.today()), "ref": "T20261129-01"})
-    assert paid.status_code == 201, paid.text
+               json={"amount": 8600, "paid_on": today, "ref": f"T-{call_id}"})
+    assert paid.status_code == 201 and paid.json()["recorded"] == 1, paid.text
+    again = api(server, "POST", f"/cases/{case_id}/payments", role="gateway",
+                json={"amount": 8600, "paid_on": today, "ref": f"T-{call_id}"})
+    assert again.json() == {"case_id": case_id, "recorded": 0, "already_recorded": 1}     # a retry counts once
     assert call_id not in [p["call_id"] for p in api(server, "GET", "/promises", role="supervisor").json()]
 
-    following = transcribed_call(server, corpus, "d04")
+    following = opened_call(server, case_id)                  # the next call's brief, before anything is said
     brief = api(server, "GET", f"/calls/{following}/followups").json()
     earlier = next(f for f in brief if f["call_id"] == call_id)
     assert earlier["status"] == "kept" and earlier["line"].endswith("已兑现")

@@ -24,7 +24,7 @@ def test_a_promise_confirmed_by_the_agent_wins_over_the_cards_reading():
                                                               "amount_text": "五千", "date_text": "下周五"}})
     w = draft(said, captured, PromiseEvent(status="corrected", amount=5500, due="2026-12-04", by="王敏"))
     assert w.disposition == "promise_to_pay" and w.promise.amount == 5500 and w.promise.status == "corrected"
-    assert w.summary[0].text == "客户承诺下周五还款五千。"
+    assert w.summary[0].text == "客户承诺12月4日还款5,500元。"          # the corrected figures, not the card's
     assert w.summary[0].source.quote == "行，我下周五先还五千" and w.summary[0].source.utterance == 0
 
 
@@ -52,3 +52,9 @@ def test_hardship_and_topics_are_kept_with_their_turns_and_new_topics_proposed()
     assert [line.text for line in w.situation] == ["疾病"] and w.situation[0].source.quote.startswith("我住院")
     assert [line.text for line in w.avoid_topics] == ["家人"] and w.proposed_topics == ["家人"]
     assert "疾病" in w.summary[0].text
+
+
+def test_a_withdrawn_promise_leaves_the_draft():
+    said = final("customer", 0, "我下周五还五千吧", 10)
+    captured = hint("promise_to_pay", said, data={"promise": {"amount": 5000, "due": "2026-12-04"}})
+    assert draft(said, captured, PromiseEvent(status="withdrawn", by="王敏")).promise is None

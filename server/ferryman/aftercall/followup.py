@@ -1,13 +1,15 @@
 """Promises to pay, followed up (pure: ledger records and payments in, status out).
 
 A call's commitment is its last promise record with an amount and a due date: what the agent
-confirmed or corrected, else what the card captured. Its status on a given day, from the
-payments the case received from the day of the call on:
+confirmed or corrected, else what the card captured; ``withdrawn`` (the agent struck a misheard
+promise at wrap-up) removes it. A commitment made while an earlier one of the case was still
+running replaces it (the customer renegotiated). Each payment counts once: towards the running
+commitment due first whose days (from its call to its due date) it falls in; what is paid after
+a due date is counted as late. A commitment's status:
 
-    kept     paid at least the amount by the due date
-    partly   paid something, less than the amount, and the due date has passed
-    broken   nothing paid and the due date has passed
-    open     not yet fully paid and the due date has not passed
+    kept     paid in full by the due date            late     paid in full, some of it after
+    open     the due date has not passed             partly   some paid, not all, due date passed
+    broken   nothing paid and the due date passed
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from datetime import date, datetime
 
 from ferryman.hints.plans import yuan
 
-STATUS_ZH = {"kept": "已兑现", "partly": "部分兑现", "broken": "未兑现", "open": "未到期"}
+STATUS_ZH = {"kept": "已兑现", "late": "逾期后兑现", "partly": "部分兑现", "broken": "未兑现", "open": "未到期"}
+SETTLED = ("kept", "late")        # money arrived: nothing to follow up
+CONFIRMED = ("confirmed", "corrected")
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,14 @@ class Commitment:
 class FollowUp:
     commitment: Commitment
     status: str
-    paid: float
+    paid: float            # by the due date
+    late: float = 0.0      # after it
 
     def as_data(self) -> dict:
         c = self.commitment
         return {"case_id": c.case_id, "call_id": c.call_id, "amount": c.amount, "due": c.due.isoformat(),
                 "made_on": c.made_on.isoformat(), "confirmed_by": c.by, "status": self.status,
-                "status_zh": STATUS_ZH[self.status], "paid": self.paid, "line": self.line()}
+                "status_zh": STATUS_ZH[self.status], "paid": self.paid, "paid_late": self.late, "line": self.line()}
 
     def line(self) -> str:
         """What the next call's brief says: "承诺 12月3日 还 12,000 元 — 未见入账"."""
@@ -48,42 +53,70 @@ class FollowUp:
         head = f"承诺 {c.due.month}月{c.due.day}日 还 {yuan(c.amount)} 元"
         if self.status == "kept":
             return f"{head} — 已兑现"
-        if self.paid:
-            return f"{head} — 已入账 {yuan(self.paid)} 元，差 {yuan(c.amount - self.paid)} 元"
-        return f"{head} — 未见入账" + ("（已逾期）" if self.status == "broken" else "")
+        said = [f"已入账 {yuan(self.paid)} 元"] if self.paid else []
+        said += [f"逾期后入账 {yuan(self.late)} 元"] if self.late else []
+        if not said:
+            return f"{head} — 未见入账" + ("（已逾期）" if self.status == "broken" else "")
+        short = c.amount - self.paid - self.late
+        return f"{head} — {'，'.join(said)}" + (f"，差 {yuan(short)} 元" if short > 0.005 else "")
 
 
 def commitments(case_id: str, records: list[dict]) -> list[Commitment]:
     """One commitment per call, from the case's promise ledger (records oldest first)."""
     last: dict[str, dict] = {}
+    began: dict[str, float] = {}
     for record in records:
-        if record.get("amount") and record.get("due"):
-            confirmed = record["status"] in ("confirmed", "corrected")
-            if confirmed or last.get(record["call_id"], {}).get("status") not in ("confirmed", "corrected"):
-                last[record["call_id"]] = record
+        call_id = record["call_id"]
+        if record.get("at") is not None:       # the call began at ``at - t`` (t: seconds into the call)
+            began[call_id] = min(began.get(call_id, float("inf")), record["at"] - record.get("t", 0.0))
+        if record["status"] == "withdrawn":
+            last.pop(call_id, None)
+        elif record.get("amount") and record.get("due") and (
+                record["status"] in CONFIRMED or last.get(call_id, {}).get("status") not in CONFIRMED):
+            last[call_id] = record
     return [Commitment(case_id, call_id, float(r["amount"]), date.fromisoformat(r["due"]),
-                       _day(r.get("at")), r.get("by")) for call_id, r in last.items()]
-
-
-async def case_follow_ups(ledger, case_id: str, today: date) -> list[FollowUp]:
-    """Every commitment of the case with its status today, the earliest due first."""
-    payments = await ledger.payments(case_id)
-    found = [follow_up(c, payments, today) for c in commitments(case_id, await ledger.of_case(case_id))]
-    return sorted(found, key=lambda f: f.commitment.due)
+                       _day(began.get(call_id)), r.get("by")) for call_id, r in last.items()]
 
 
 def _day(timestamp: float | None) -> date:
-    return datetime.fromtimestamp(timestamp).date() if timestamp else date.today()
+    return datetime.fromtimestamp(timestamp).date() if timestamp is not None else date.min
 
 
-def follow_up(commitment: Commitment, payments: list[dict], today: date) -> FollowUp:
-    """The commitment's status on ``today`` from the case's payments (``{amount, paid_on}``)."""
-    paid = round(sum(float(p["amount"]) for p in payments
-                     if commitment.made_on <= date.fromisoformat(p["paid_on"]) <= commitment.due), 2)
-    if paid >= commitment.amount - 0.005:
-        status = "kept"
-    elif today <= commitment.due:
-        status = "open"
-    else:
-        status = "partly" if paid else "broken"
-    return FollowUp(commitment, status, paid)
+def running(found: list[Commitment]) -> list[Commitment]:
+    """Without those a later commitment replaced (``found`` in the order the calls were made: a
+    commitment made before an earlier one fell due replaces it)."""
+    return [c for i, c in enumerate(found) if not any(later.made_on <= c.due for later in found[i + 1:])]
+
+
+def follow_ups(found: list[Commitment], payments: list[dict], today: date) -> list[FollowUp]:
+    """Every running commitment with its status on ``today``, each payment counted once."""
+    active = sorted(running(found), key=lambda c: c.due)
+    paid = {c.call_id: 0.0 for c in active}
+    late = {c.call_id: 0.0 for c in active}
+    for payment in sorted(payments, key=lambda p: p["paid_on"]):
+        day, left = date.fromisoformat(payment["paid_on"]), float(payment["amount"])
+        for c in active:                        # in time: the running commitment due first
+            if left > 0 and c.made_on <= day <= c.due:
+                take = min(left, c.amount - paid[c.call_id] - late[c.call_id])
+                paid[c.call_id], left = paid[c.call_id] + max(take, 0.0), left - max(take, 0.0)
+        for c in active:                        # late: the oldest one still short
+            if left > 0 and day > c.due:
+                take = min(left, c.amount - paid[c.call_id] - late[c.call_id])
+                late[c.call_id], left = late[c.call_id] + max(take, 0.0), left - max(take, 0.0)
+    return [FollowUp(c, _status(c, paid[c.call_id], late[c.call_id], today), round(paid[c.call_id], 2),
+                     round(late[c.call_id], 2)) for c in active]
+
+
+def _status(c: Commitment, paid: float, late: float, today: date) -> str:
+    if paid >= c.amount - 0.005:
+        return "kept"
+    if paid + late >= c.amount - 0.005:
+        return "late"
+    if today <= c.due:
+        return "open"
+    return "partly" if paid or late else "broken"
+
+
+async def case_follow_ups(ledger, case_id: str, today: date) -> list[FollowUp]:
+    """Every running commitment of the case with its status today, the earliest due first."""
+    return follow_ups(commitments(case_id, await ledger.of_case(case_id)), await ledger.payments(case_id), today)

@@ -9,6 +9,7 @@ call on the case.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ferryman.cases.schema import Case
 from ferryman.events import Channel, Event, HintEvent, PromiseEvent, TranscriptEvent
+from ferryman.hints.plans import yuan
 
 RULES_FILE = Path(__file__).with_name("wrapup.yaml")
 QUOTE_CHARS = 40
@@ -123,6 +125,8 @@ def _promise(call: _Call) -> WrapupPromise | None:
                             source=_source(captured) if captured else None)
     if call.confirmed:                      # the agent's word over the card's reading
         last = call.confirmed[-1]
+        if last.status == "withdrawn":
+            return None
         promise = promise.model_copy(update={"amount": last.amount, "due": last.due, "status": last.status})
     return promise
 
@@ -154,12 +158,11 @@ def _summary(call: _Call, disposition: str, promise: WrapupPromise | None, rules
     if disposition == "wrong_number" and (said := _wrong_number(call, rules)):
         lines.append(Line(text=t["wrong_number"].format(quote=said.quote), source=said))
     if promise is not None:
-        amount_text = promise.amount_text or (f"{promise.amount:g}元" if promise.amount else "（金额待确认）")
-        lines.append(Line(text=t["promise"].format(date_text=promise.date_text or promise.due or "（日期待确认）",
-                                                   amount_text=amount_text), source=promise.source))
+        amount_text, date_text = _promise_words(promise)
+        lines.append(Line(text=t["promise"].format(date_text=date_text, amount_text=amount_text),
+                          source=promise.source))
     for hint in call.hints.get("hardship", [])[:1]:
-        category = hint.title.split("：", 1)[-1] if "：" in hint.title else "有困难"
-        lines.append(Line(text=t["hardship"].format(category=category, quote=_quote(hint.evidence.text)),
+        lines.append(Line(text=t["hardship"].format(category=_category(hint), quote=_quote(hint.evidence.text)),
                           source=_source(hint)))
     if (plan := call.last("offer_plan")) and promise is None:
         lines.append(Line(text=t["plan"].format(plan_name=plan.data.get("plan", {}).get("plan_name", "")),
@@ -171,9 +174,25 @@ def _summary(call: _Call, disposition: str, promise: WrapupPromise | None, rules
     return lines[:rules.max_summary_lines]
 
 
+def _promise_words(promise: WrapupPromise) -> tuple[str, str]:
+    """The amount and date as the customer said them; as the agent set them once corrected."""
+    if promise.status == "captured":
+        return (promise.amount_text or (f"{yuan(promise.amount)}元" if promise.amount else "（金额待确认）"),
+                promise.date_text or promise.due or "（日期待确认）")
+    due = date.fromisoformat(promise.due) if promise.due else None
+    return (f"{yuan(promise.amount)}元" if promise.amount else "（金额待确认）",
+            f"{due.month}月{due.day}日" if due else "（日期待确认）")
+
+
+def _category(hint: HintEvent) -> str:
+    """The hardship a card names ("客户困难：疾病" -> "疾病")."""
+    return hint.title.split("：", 1)[-1] if "：" in hint.title else "有困难"
+
+
 def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id: str | None = None,
-                 rules: WrapupRules | None = None) -> Wrapup:
-    """The wrap-up of a call from its events (in stream order)."""
+                 rules: WrapupRules | None = None, case_id: str | None = None) -> Wrapup:
+    """The wrap-up of a call from its events (in stream order). ``case_id``: the call's case when
+    the case itself is gone (expired) — the wrap-up still belongs to it."""
     rules = rules or load_wrapup_rules()
     call = _Call(events)
     promise = _promise(call)
@@ -181,9 +200,9 @@ def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id:
     topics = list(dict.fromkeys(h.data.get("topic") for h in call.hints.get("avoid_topic", []) if h.data.get("topic")))
     known = set(case.sensitive_topics) if case else set()
     return Wrapup(
-        call_id=call_id, case_id=case.case_id if case else None, agent_id=agent_id,
+        call_id=call_id, case_id=case.case_id if case else case_id, agent_id=agent_id,
         disposition=disposition, disposition_label=rules.dispositions[disposition], promise=promise,
-        situation=[Line(text=h.title.split("：", 1)[-1], source=_source(h)) for h in call.hints.get("hardship", [])],
+        situation=[Line(text=_category(h), source=_source(h)) for h in call.hints.get("hardship", [])],
         avoid_topics=[Line(text=topic, source=_source(next(h for h in call.hints["avoid_topic"]
                                                            if h.data.get("topic") == topic)))
                       for topic in topics],

@@ -2,8 +2,9 @@
 
     ptp:{case_id}        JSON list per case — each promise ``captured`` (with the hint that caught
                          it), then ``confirmed`` or ``corrected`` by the agent; ``at``: when
-    promises:due         sorted set "{case_id} {call_id}" by due day (date ordinal): what falls due
-    payments:{case_id}   JSON list of payments received {amount, paid_on, ref} (the follow-up)
+    promises:due         sorted set "{case_id} {call_id} {due}" by due day (date ordinal): what falls due
+    payments:{case_id}   hash: the bank's reference -> a payment received {amount, paid_on, ref, by}
+                         (a reference recorded twice counts once)
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class PromiseLedger:
     def _record(pipe, case_id: str, record: dict) -> None:
         pipe.rpush(promises_key(case_id), json.dumps({**record, "at": time.time()}, ensure_ascii=False))
         if record.get("amount") and record.get("due"):
-            pipe.zadd(DUE_INDEX, {f"{case_id} {record['call_id']}": date.fromisoformat(record["due"]).toordinal()})
+            day = date.fromisoformat(record["due"])
+            pipe.zadd(DUE_INDEX, {f"{case_id} {record['call_id']} {day.isoformat()}": day.toordinal()})
 
     async def of_case(self, case_id: str) -> list[dict]:
         return [json.loads(item) for item in await self._redis.lrange(promises_key(case_id), 0, -1)]
@@ -55,14 +57,18 @@ class PromiseLedger:
         members = await self._redis.zrangebyscore(DUE_INDEX, first.toordinal(), last.toordinal())
         return list(dict.fromkeys(member.split(" ", 1)[0] for member in members))
 
-    async def record_payment(self, case_id: str, payment: dict) -> None:
+    async def record_payments(self, payments: list[tuple[str, dict]]) -> int:
+        """Payments ``(case_id, {amount, paid_on, ref, by})`` in one transaction; a reference a
+        case already has is not counted again. How many were new."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.rpush(payments_key(case_id), json.dumps(payment, ensure_ascii=False))
-        pipe.expire(payments_key(case_id), self._keep_s)
-        await pipe.execute()
+        for case_id, payment in payments:
+            pipe.hsetnx(payments_key(case_id), payment["ref"], json.dumps(payment, ensure_ascii=False))
+            pipe.expire(payments_key(case_id), self._keep_s)
+        replies = await pipe.execute()
+        return sum(bool(reply) for reply in replies[::2])
 
     async def payments(self, case_id: str) -> list[dict]:
-        return [json.loads(item) for item in await self._redis.lrange(payments_key(case_id), 0, -1)]
+        return [json.loads(item) for item in (await self._redis.hgetall(payments_key(case_id))).values()]
 
     async def forget_due_before(self, day: date) -> None:
         """Index entries past retention (the promises themselves expire with their case's ledger)."""

@@ -5,16 +5,16 @@ case's earlier calls left for the brief of the next one, and the promises follow
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from ferryman.aftercall.followup import case_follow_ups
+from ferryman.aftercall.followup import SETTLED, case_follow_ups
 from ferryman.aftercall.wrapup import Line, Wrapup, WrapupPromise, draft_wrapup, load_wrapup_rules
 from ferryman.bus.streams import TERMINAL_STATES
-from ferryman.events import PromiseEvent
 from ferryman.ids import CallIdPath, CaseIdPath, IdField
-from ferryman.web.api import Agent, CaseWriter, Reader, Supervisor, visible_call
+from ferryman.web.api import Agent, CaseWriter, Reader, Supervisor, promise_status, record_promise, visible_call
 from ferryman.web.services import Services, ServicesDep
 
 router = APIRouter(prefix="/api")
@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api")
 
 async def _draft(svc: Services, summary: dict) -> Wrapup:
     case = await svc.cases.get(summary["case_id"]) if summary["case_id"] else None
-    return draft_wrapup(summary["call_id"], await svc.bus.history(summary["call_id"]), case, summary["agent_id"])
+    return draft_wrapup(summary["call_id"], await svc.bus.history(summary["call_id"]), case, summary["agent_id"],
+                        case_id=summary["case_id"])
 
 
 @router.get("/calls/{call_id}/wrapup")
@@ -45,8 +46,8 @@ class WrapupEdit(BaseModel):
 
     disposition: str
     promise: PromiseEdit | None = None
-    summary: list[str] = Field(min_length=1, max_length=6)
-    situation: list[str] = Field(default_factory=list, max_length=10)
+    summary: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=6)
+    situation: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
 
 
 def _kept(lines: list[str], drafted: list[Line]) -> list[dict]:
@@ -65,27 +66,29 @@ async def save_wrapup(call_id: CallIdPath, body: WrapupEdit, svc: ServicesDep, w
     if body.disposition not in labels:
         raise HTTPException(422, f"disposition must be one of {', '.join(labels)}")
     draft = await _draft(svc, summary)
-    promise = None
-    if body.promise is not None:
-        drafted = draft.promise or WrapupPromise()
-        changed = (drafted.amount is None or abs(drafted.amount - body.promise.amount) > 0.005
-                   or drafted.due != body.promise.due.isoformat())
-        promise = drafted.model_copy(update={"amount": body.promise.amount, "due": body.promise.due.isoformat(),
-                                             "status": "corrected" if changed else drafted.status}).model_dump()
+    promise = await _settle_promise(svc, summary, draft, body, who.name)
     record = {**draft.model_dump(), "disposition": body.disposition, "disposition_label": labels[body.disposition],
               "promise": promise, "summary": _kept(body.summary, draft.summary),
               "situation": _kept(body.situation, draft.situation), "saved": True, "by": who.name}
-    if promise is not None and summary["case_id"]:      # the agent's word goes into the promise ledger too
-        await svc.bus.append(PromiseEvent(call_id=call_id, t=_call_length(summary), status=promise["status"]
-                                          if promise["status"] != "captured" else "confirmed",
-                                          amount=promise["amount"], due=promise["due"], case_id=summary["case_id"],
-                                          by=who.name))
     return await svc.history.save(record)
 
 
-def _call_length(summary: dict) -> float:
-    started, ended = summary.get("started_at"), summary.get("ended_at")
-    return round(ended - started, 3) if started and ended else 0.0
+async def _settle_promise(svc: Services, summary: dict, draft: Wrapup, body: WrapupEdit, by: str) -> dict | None:
+    """The wrap-up's promise, and the agent's word on it into the ledger when it differs from what
+    the ledger holds for the call: confirmed, corrected, or withdrawn (struck from the draft)."""
+    drafted = draft.promise
+    if body.promise is None:
+        if drafted is not None and summary["case_id"]:
+            await record_promise(svc, summary, None, None, None, by)
+        return None
+    amount, due = body.promise.amount, body.promise.due.isoformat()
+    unchanged = drafted is not None and drafted.status != "captured" and drafted.amount is not None \
+        and abs(drafted.amount - amount) <= 0.005 and drafted.due == due
+    captured = drafted.model_dump() if drafted is not None and drafted.status == "captured" else None
+    status = drafted.status if unchanged else promise_status(captured, amount, due)
+    if not unchanged and summary["case_id"]:
+        await record_promise(svc, summary, captured, amount, due, by)
+    return (drafted or WrapupPromise()).model_copy(update={"amount": amount, "due": due, "status": status}).model_dump()
 
 
 @router.get("/calls/{call_id}/history")
@@ -95,7 +98,14 @@ async def case_history(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> li
     summary = await visible_call(svc, call_id, who)
     if not summary["case_id"]:
         return []
-    return await svc.history.recent(summary["case_id"], except_call=call_id)
+    records = await svc.history.recent(summary["case_id"], except_call=call_id)
+    if who.role == "agent":          # what the next call needs; not how another agent was rated
+        records = [{k: v for k, v in r.items() if k in AGENT_SEES} for r in records]
+    return records
+
+
+AGENT_SEES = ("call_id", "case_id", "disposition", "disposition_label", "promise", "summary", "situation",
+              "avoid_topics", "by", "saved_at")
 
 
 # -- promises followed up ------------------------------------------------------------------------
@@ -105,49 +115,50 @@ OVERDUE_WINDOW_DAYS = 30      # how far back the follow-up list looks for promis
 class Payment(BaseModel):
     amount: float = Field(gt=0, le=10_000_000)
     paid_on: date
-    ref: str = Field("", max_length=64, description="the bank's transaction reference")
+    ref: str = Field(min_length=1, max_length=64, pattern=r"^[^\s]+$",
+                     description="the bank's transaction reference: recording it again changes nothing")
 
 
 class CasePayment(Payment):
     case_id: IdField
 
 
-async def _record(svc: Services, case_id: str, payment: Payment) -> None:
-    if await svc.cases.get(case_id) is None:
-        raise HTTPException(404, f"case {case_id} not found")
-    record = {"amount": payment.amount, "paid_on": payment.paid_on.isoformat(), "ref": payment.ref}
-    await svc.promises.record_payment(case_id, record)
+async def _record(svc: Services, payments: list[CasePayment], by: str) -> dict:
+    """All or nothing: every case must exist."""
+    missing = sorted({p.case_id for p in payments if await svc.cases.get(p.case_id) is None})
+    if missing:
+        raise HTTPException(404, f"cases not found: {', '.join(missing)}")
+    new = await svc.promises.record_payments(
+        [(p.case_id, {"amount": p.amount, "paid_on": p.paid_on.isoformat(), "ref": p.ref, "by": by}) for p in payments])
+    return {"recorded": new, "already_recorded": len(payments) - new}
 
 
 @router.post("/cases/{case_id}/payments", status_code=201)
-async def record_payment(case_id: CaseIdPath, body: Payment, svc: ServicesDep, _: CaseWriter) -> dict:
+async def record_payment(case_id: CaseIdPath, body: Payment, svc: ServicesDep, who: CaseWriter) -> dict:
     """A payment the case received (from the bank's ledger): promises are kept by it."""
-    await _record(svc, case_id, body)
-    return {"case_id": case_id, **body.model_dump(mode="json")}
+    return {"case_id": case_id, **await _record(svc, [CasePayment(case_id=case_id, **body.model_dump())], who.name)}
 
 
 @router.post("/payments", status_code=201)
-async def import_payments(body: list[CasePayment], svc: ServicesDep, _: CaseWriter) -> dict:
-    """A day's payments at once (the bank's export): every case must exist, else nothing is recorded."""
-    missing = sorted({p.case_id for p in body} - {p.case_id for p in body if await svc.cases.get(p.case_id)})
-    if missing:
-        raise HTTPException(404, f"cases not found: {', '.join(missing)}")
-    for payment in body:
-        await _record(svc, payment.case_id, payment)
-    return {"recorded": len(body)}
+async def import_payments(body: list[CasePayment], svc: ServicesDep, who: CaseWriter) -> dict:
+    """A day's payments at once (the bank's export), in one transaction."""
+    return await _record(svc, body, who.name)
 
 
 @router.get("/promises")
 async def promises_due(svc: ServicesDep, _: Supervisor, until: date | None = None) -> list[dict]:
-    """The follow-up list: promises due by ``until`` (default today) in the last 30 days and not
-    kept — due today first, then the overdue, oldest last."""
+    """The follow-up list: promises due in the 30 days up to ``until`` (default today) that no
+    payment settled — due today first, then the overdue."""
     today = date.today()
     until = until or today
+    if abs((until - today).days) > 366:
+        raise HTTPException(422, "until must be within a year of today")
+    first = until - timedelta(days=OVERDUE_WINDOW_DAYS)
     out = []
-    for case_id in await svc.promises.due_between(until - timedelta(days=OVERDUE_WINDOW_DAYS), until):
+    for case_id in await svc.promises.due_between(first, until):
         case = await svc.cases.get(case_id)
         for follow_up in await case_follow_ups(svc.promises, case_id, today):
-            if follow_up.commitment.due <= until and follow_up.status != "kept":
+            if first <= follow_up.commitment.due <= until and follow_up.status not in SETTLED:
                 out.append({**follow_up.as_data(), "customer": case.customer.name if case else None})
     return sorted(out, key=lambda f: f["due"], reverse=True)
 

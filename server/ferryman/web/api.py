@@ -189,11 +189,23 @@ async def confirm_promise(call_id: CallIdPath, body: PromiseConfirmation, svc: S
     Allowed after the call too: agents often confirm in the wrap-up seconds after hanging up."""
     summary = await visible_call(svc, call_id, who)
     captured = await _captured(svc, summary, body.hint_id)
-    corrected = captured is None or (abs(captured["amount"] - body.amount) > 0.005
-                                     or captured.get("due") != body.due.isoformat())
-    event = PromiseEvent(call_id=call_id, t=_call_time(summary), status="corrected" if corrected else "confirmed",
-                         amount=body.amount, due=body.due.isoformat(), hint_id=body.hint_id,
-                         case_id=summary["case_id"], by=who.name)
+    return await record_promise(svc, summary, captured, body.amount, body.due.isoformat(), who.name, body.hint_id)
+
+
+def promise_status(captured: dict | None, amount: float, due: str) -> str:
+    """``confirmed`` when the agent kept what the card read, else ``corrected``."""
+    same = captured is not None and captured.get("amount") is not None \
+        and abs(captured["amount"] - amount) <= 0.005 and captured.get("due") == due
+    return "confirmed" if same else "corrected"
+
+
+async def record_promise(svc: Services, summary: dict, captured: dict | None, amount: float | None,
+                         due: str | None, by: str, hint_id: str | None = None) -> dict:
+    """The agent's word on the call's promise into its stream and the ledger (``amount`` None:
+    withdrawn)."""
+    status = "withdrawn" if amount is None else promise_status(captured, amount, due)
+    event = PromiseEvent(call_id=summary["call_id"], t=_call_time(summary), status=status, amount=amount, due=due,
+                         hint_id=hint_id, case_id=summary["case_id"], by=by)
     return await _append(svc, event)
 
 
@@ -212,5 +224,8 @@ async def _captured(svc: Services, summary: dict, hint_id: str | None) -> dict |
 
 
 def _call_time(summary: dict) -> float:
+    """Seconds into the call now (or its length, once it has ended)."""
     started = summary.get("started_at")
-    return round(server_time() - started, 3) if started else 0.0
+    if not started:
+        return 0.0
+    return round((summary.get("ended_at") or server_time()) - started, 3)
