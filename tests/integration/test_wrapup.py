@@ -140,3 +140,27 @@ def test_a_promise_is_followed_up_until_the_payment_keeps_it(server, corpus):
     brief = api(server, "GET", f"/calls/{following}/followups").json()
     earlier = next(f for f in brief if f["call_id"] == call_id)
     assert earlier["status"] == "kept" and earlier["line"].endswith("已兑现")
+
+
+def test_calls_are_exported_as_jsonl_and_csv_and_agents_get_only_their_own(server, corpus):
+    mine = transcribed_call(server, corpus, "d04", agent_id="a1")
+    theirs = transcribed_call(server, corpus, "d04", agent_id="a2")
+    api(server, "PUT", f"/calls/{mine}/wrapup", json={"disposition": "promise_to_pay", "summary": ["今天还八千六。"],
+                                                       "promise": {"amount": 8600, "due": str(date.today())}})
+    today = str(date.today())
+    exported = api(server, "GET", "/export/calls", role="supervisor", params={"since": today})
+    assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
+    records = {r["call_id"]: r for r in map(json.loads, exported.text.splitlines())}
+    assert {mine, theirs} <= set(records)
+    record = records[mine]
+    assert record["wrapup"]["disposition"] == "promise_to_pay" and record["agent_id"] == "a1"
+    assert any("八千六" in turn["text"] for turn in record["transcript"])
+    assert "promise_to_pay" in [h["code"] for h in record["hints"]]
+
+    table = api(server, "GET", "/export/calls", role="supervisor", params={"since": today, "format": "csv"}).text
+    header, *rows = table.splitlines()
+    assert header.startswith("call_id,case_id,agent_id") and any(row.startswith(mine) and "今天还八千六。" in row
+                                                                   for row in rows)
+    own = [json.loads(line)["call_id"] for line in api(server, "GET", "/export/calls",
+                                                       params={"since": today}).text.splitlines()]
+    assert mine in own and theirs not in own                                   # an agent: their own calls

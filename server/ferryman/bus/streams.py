@@ -29,7 +29,7 @@ from ferryman.privacy import mask_event
 from ferryman.records import Projection
 from ferryman.records.promises import PromiseLedger
 from ferryman.records.retention import Retention
-from ferryman.records.summaries import LIVE, CallSummaries, call_key, events_key
+from ferryman.records.summaries import CALL_INDEX, LIVE, CallSummaries, call_key, events_key
 
 log = logging.getLogger(__name__)
 FLOOR = "floor:events"
@@ -109,8 +109,13 @@ class EventBus:
         return None
 
     async def trim_floor(self, before_id: str) -> int:
-        """Floor entries older than ``before_id`` removed (retention)."""
+        """Floor entries older than ``before_id`` removed (retention); the call index with them."""
+        await self._redis.zremrangebyscore(CALL_INDEX, "-inf", f"({int(before_id.split('-')[0]) / 1000}")
         return await self._redis.xtrim(FLOOR, minid=before_id, approximate=False)
+
+    async def calls_between(self, first_s: float, last_s: float, limit: int) -> list[str]:
+        """The calls that started in [first_s, last_s] (epoch seconds), oldest first."""
+        return await self._redis.zrangebyscore(CALL_INDEX, first_s, last_s, start=0, num=limit)
 
     async def close_clients(self, keep: aioredis.Redis) -> None:
         """Close the reader and writer clients the bus was given (not ``keep``, the shared one)."""

@@ -3,6 +3,7 @@
     call:{call_id}   hash: case_id, agent_id, state, started_at, ended_at; mood_score, mood_level,
                      last_hint, gravest_hint (+ gravest_rank) — the hint events as JSON
     calls:live       set of the calls in progress
+    calls:index      sorted set of every call by the time it started (exports; trimmed by retention)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from ferryman.events import CallEvent, Event, HintEvent, MoodEvent
 
 LIVE = "calls:live"
+CALL_INDEX = "calls:index"
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 # Keep the gravest hint without reading before the transaction: compare ranks inside Redis.
 _GRAVER = """
@@ -50,6 +52,7 @@ class CallSummaries:
             if event.state == "started":
                 fields.update(case_id=event.case_id or "", agent_id=event.agent_id or "")
                 pipe.sadd(LIVE, event.call_id)
+                pipe.zadd(CALL_INDEX, {event.call_id: fields["started_at"]}, nx=True)
             else:
                 pipe.srem(LIVE, event.call_id)
             pipe.hset(key, mapping=fields)

@@ -4,18 +4,20 @@ case's earlier calls left for the brief of the next one, and the promises follow
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
+from ferryman.aftercall.export import call_record, csv_text, jsonl
 from ferryman.aftercall.followup import SETTLED, case_follow_ups
 from ferryman.aftercall.wrapup import Line, Wrapup, WrapupPromise, draft_wrapup, load_wrapup_rules
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.ids import CallIdPath, CaseIdPath, IdField
 from ferryman.web.api import Agent, CaseWriter, Reader, Supervisor, promise_status, record_promise, visible_call
 from ferryman.web.services import Services, ServicesDep
+from ferryman.web.views import call_summary
 
 router = APIRouter(prefix="/api")
 
@@ -171,3 +173,30 @@ async def call_follow_ups(call_id: CallIdPath, svc: ServicesDep, who: Reader) ->
         return []
     return [f.as_data() for f in await case_follow_ups(svc.promises, summary["case_id"], date.today())
             if f.commitment.call_id != call_id]
+
+
+# -- export ---------------------------------------------------------------------------------------
+EXPORT_MAX_CALLS = 10_000
+
+
+@router.get("/export/calls")
+async def export_calls(svc: ServicesDep, who: Reader, since: date, until: date | None = None,
+                       fmt: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
+                       agent_id: str | None = None) -> Response:
+    """Calls that started between ``since`` and ``until`` (inclusive, the server's dates) as JSONL
+    (everything kept of each) or CSV (a row each); an agent gets only their own calls."""
+    until = until or date.today()
+    first = datetime.combine(since, datetime.min.time()).timestamp()
+    last = datetime.combine(until + timedelta(days=1), datetime.min.time()).timestamp()
+    records = []
+    for call_id in await svc.bus.calls_between(first, last, EXPORT_MAX_CALLS):
+        summary = await call_summary(svc, call_id)
+        if summary is None or not who.may_see_call(summary["agent_id"]):
+            continue
+        if agent_id and summary["agent_id"] != agent_id:
+            continue
+        records.append(call_record(summary, await svc.history.of_call(call_id), await svc.bus.history(call_id)))
+    body, media = (jsonl(records), "application/x-ndjson") if fmt == "jsonl" else (csv_text(records), "text/csv")
+    name = f"ferryman-calls-{since.isoformat()}-{until.isoformat()}.{fmt}"
+    return Response(body, media_type=f"{media}; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
