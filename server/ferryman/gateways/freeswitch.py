@@ -35,10 +35,10 @@ from fastapi import WebSocket
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ferryman.events import Channel
-from ferryman.gateways.session import Connection, gateway_token_ok, other, refuse_upgrade, run_gateway
+from ferryman.gateways.session import Connection, gateway_token_ok, other, refuse_upgrade
 from ferryman.ids import AgentIdField, IdField
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_json_object, validated
-from ferryman.web.sockets import Dropped, receive, send_quietly
+from ferryman.web.sockets import Dropped, receive, run_socket, send_quietly
 
 SUBPROTOCOL = "audio.drachtio.org"
 
@@ -150,4 +150,4 @@ async def freeswitch_socket(ws: WebSocket) -> None:
                 await feed.push_frame(message["bytes"])
             # text after the metadata: `send_text` (or stop's text) from the dialplan; nothing to do
 
-    await run_gateway(ws, "freeswitch", converse, _error_reply)
+    await run_socket(ws, "freeswitch gateway", converse, _error_reply)

@@ -58,11 +58,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 
 from ferryman.calls.feed import CallFeed
 from ferryman.events import Channel
-from ferryman.gateways.session import Connection, gateway_token_ok, refuse_upgrade, run_gateway
+from ferryman.gateways.session import Connection, gateway_token_ok, refuse_upgrade
 from ferryman.ids import AgentIdField, IdField, loggable
 from ferryman.ingest.audio import Encoding
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_json_object, validated
-from ferryman.web.sockets import Dropped, receive, send_quietly
+from ferryman.web.sockets import Dropped, receive, run_socket, send_quietly
 
 log = logging.getLogger(__name__)
 
@@ -569,4 +569,4 @@ async def genesys_socket(ws: WebSocket) -> None:
     async def error_reply(ws: WebSocket, error: ProtocolError) -> None:
         await _disconnect(ws, session, error)
 
-    await run_gateway(ws, "genesys", converse, error_reply)
+    await run_socket(ws, "genesys gateway", converse, error_reply)

@@ -56,10 +56,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ferryman.calls.feed import CallFeed
 from ferryman.events import Channel
-from ferryman.gateways.session import Connection, gateway_token_ok, other, refuse_upgrade, run_gateway
+from ferryman.gateways.session import Connection, gateway_token_ok, other, refuse_upgrade
 from ferryman.ids import AgentIdField, IdField, loggable
 from ferryman.ingest.protocol import CloseCode, ProtocolError, parse_json_object, validated
-from ferryman.web.sockets import Dropped, receive
+from ferryman.web.sockets import Dropped, receive, run_socket
 
 log = logging.getLogger(__name__)
 
@@ -430,4 +430,4 @@ async def twilio_socket(ws: WebSocket) -> None:
             else:                             # dtmf, mark, connected, events added after this was written
                 _ignore(event, start.stream_sid)
 
-    await run_gateway(ws, "twilio", converse)
+    await run_socket(ws, "twilio gateway", converse)

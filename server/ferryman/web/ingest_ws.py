@@ -11,9 +11,8 @@ import asyncio
 import logging
 
 from fastapi import WebSocket
-from starlette.websockets import WebSocketDisconnect
 
-from ferryman.calls.feed import CallFeed, Connection, run_connection
+from ferryman.calls.feed import CallFeed, Connection
 from ferryman.calls.live import AtCapacity
 from ferryman.ids import loggable
 from ferryman.ingest.audio import ASR_RATE
@@ -27,7 +26,7 @@ from ferryman.ingest.protocol import (
     parse_turn,
 )
 from ferryman.web.auth import AuthError
-from ferryman.web.sockets import close_socket, receive, send_quietly
+from ferryman.web.sockets import receive, run_socket, send_quietly
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
                             "resume_from": feed.resume_from})
         await _stream(ws, start, feed, app.settings.ingest_idle_s)
 
-    async def reply(exc: ProtocolError) -> None:
+    async def reply(ws: WebSocket, exc: ProtocolError) -> None:
         if isinstance(exc, AtCapacity):      # the gateway reads where to go before the close
             await send_quietly(ws, {"type": "refused", "code": int(exc.code), "reason": exc.reason,
                                     "nodes": exc.nodes})
@@ -95,8 +94,4 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
     async def stopped(connection: Connection) -> None:
         await send_quietly(ws, {"type": "stopped", "call_id": call_id, "finals": connection.feed.pipeline.final_count})
 
-    async def close(code: int, reason: str) -> None:
-        await close_socket(ws, code, reason)
-
-    await run_connection(f"ingest {loggable(call_id)}", Connection(app), converse, reply, close,
-                         drops=(WebSocketDisconnect,), on_ended=stopped)
+    await run_socket(ws, f"ingest {loggable(call_id)}", converse, reply, on_ended=stopped)
