@@ -12,7 +12,9 @@ seen the drafter):
 - every drafted line (summary, situation, topics, complaints, compliance) supported by the
   transcript: its quoted turn is one the call's reference transcript has (exactly, on reference
   turns; through the ASR, a reference turn of the same speaker overlapping it in time that shares
-  at least half of its characters).
+  at least half of its characters);
+- the QA scorecard of each call (``aftercall/scorecard.yaml``): total, items, and the compliance
+  violations it counts beside the turns the corpus labels ``agent_compliance``.
 
     .venv/bin/python benchmarks/wrapup.py [--asr] [--calls d01,d05]
 """
@@ -33,6 +35,7 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
 LABELS = ROOT / "benchmarks" / "data" / "wrapup_labels.yaml"
 CALL_DAY = date(2026, 11, 29)       # the day the labels resolve relative dates against
 
+from ferryman.aftercall.scorecard import score_call  # noqa: E402
 from ferryman.aftercall.wrapup import Wrapup, draft_wrapup  # noqa: E402
 from ferryman.calls.open import open_call  # noqa: E402
 from ferryman.cases.schema import load_case_file  # noqa: E402
@@ -115,6 +118,26 @@ def score(names: list[str], drafts: dict[str, Wrapup], labels: dict, exact: bool
             "supported": backed / max(1, lines), "wrong": wrong}
 
 
+SCORE_ITEMS = ("opening", "compliance", "escalations", "plan_offered", "promise", "hints_acked")
+
+
+def labelled_violations(name: str) -> int:
+    turns = json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))["turns"]
+    return sum("agent_compliance" in turn.get("hints", []) for turn in turns)
+
+
+def print_scorecards(names: list[str], events: dict[str, list]) -> None:
+    print("\n| call | total | violations (labelled) | escalations answered | "
+          + " | ".join(SCORE_ITEMS) + " |\n|" + "---|" * (4 + len(SCORE_ITEMS)))
+    for name in names:
+        card = score_call(events[name], load_case_file(CORPUS / f"{name}.json"))
+        items = {item.key: item for item in card.items}
+        cells = [f"{items[k].earned:g}/{items[k].max_points:g} {items[k].status}" if items[k].status != "n/a"
+                 else "n/a" for k in SCORE_ITEMS]
+        print(f"| {name} | {card.total} | {card.violations} ({labelled_violations(name)}) | "
+              f"{card.escalations_answered}/{card.escalations} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="")
@@ -131,17 +154,23 @@ def main() -> None:
         paths["through the ASR"] = lambda name: asr_events(name, asr)
     print(f"{len(names)} calls ({', '.join(names)}); labels {LABELS.relative_to(ROOT)}\n")
     print("| path | disposition | promise amount | promise date | lines supported |\n|---|---|---|---|---|")
+    scorecards = {}
     for path, events_of in paths.items():
-        drafts = {}
+        drafts, events = {}, {}
         for name in names:
             case = load_case_file(CORPUS / f"{name}.json")
-            drafts[name] = draft_wrapup(name, asyncio.run(events_of(name)), case)
+            events[name] = asyncio.run(events_of(name))
+            drafts[name] = draft_wrapup(name, events[name], case)
         s = score(names, drafts, labels, exact=path == "reference turns")
         print(f"| {path} | {s['disposition']:.2f} ({round(s['disposition'] * len(names))}/{len(names)}) | "
               f"{s['amount']:.2f} of {s['promised']} | {s['date']:.2f} of {s['promised']} | "
               f"{s['supported']:.2f} of {s['lines']} |", flush=True)
         for problem in s["wrong"]:
             print(f"    {problem}")
+        scorecards[path] = events
+    for path, events in scorecards.items():
+        print(f"\nQA scorecards, {path}:")
+        print_scorecards(names, events)
     sys.exit(0)
 
 

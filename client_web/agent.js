@@ -132,7 +132,9 @@ function renderHints() {
         el("span", { class: "hint-time", text: clock(primary.t) })),
       el("p", { class: "card-detail", text: primary.detail }),
       el("p", { class: "card-suggestion" }, el("span", { class: "label", text: "建议话术：" }), primary.suggestion),
-      el("p", { class: "card-evidence", text: `${primary.evidence.channel === "agent" ? "坐席" : "客户"}说：“${primary.evidence.text}”` }),
+      primary.evidence
+        ? el("p", { class: "card-evidence", text: `${primary.evidence.channel === "agent" ? "坐席" : "客户"}说：“${primary.evidence.text}”` })
+        : el("p", { class: "card-evidence", text: labels.contact_rule_recorded }),
       el("button", { type: "button", class: "ack", onclick: () => acknowledge(primary), text: "知道了" })));
   }
   const older = [...call.hints.values()].filter((h) => h !== primary).reverse();
@@ -247,6 +249,7 @@ function onCallEvent(event) {
       transcript.show(event);
       break;
     case "hint":
+    case "contact_rule":           // a contact rule this call breaks: a critical card like a hint's
       call.hints.set(event.id, event);
       if (event.code === "promise_to_pay") showPromise(event);
       announce(event);
@@ -273,7 +276,7 @@ function onCallEvent(event) {
       promiseSaved(event);
       break;
   }
-  if (["hint", "ack", "call"].includes(event.type)) renderHints();
+  if (["hint", "contact_rule", "ack", "call"].includes(event.type)) renderHints();
 }
 
 async function openCall(summary) {

@@ -119,6 +119,7 @@ async function onFloorEvent(event) {
       if (c) Object.assign(c, { mood_score: event.score, mood_level: event.level });
       break;
     case "hint":
+    case "contact_rule":           // a contact rule the call breaks: an alert like a critical hint
       if (c) {
         c.last_hint = event;
         if (!c.gravest_hint || graver(event, c.gravest_hint) > 0) c.gravest_hint = event;
@@ -178,9 +179,10 @@ function openDrill(callId) {
 
 function onDrillEvent(d, event) {
   if (event.type === "transcript") d.transcript.show(event);
-  if (event.type === "hint") d.hints.push(event);
+  const card = event.type === "hint" || event.type === "contact_rule";
+  if (card) d.hints.push(event);
   if (event.type === "ack") d.acked.add(event.hint_id);
-  if (event.type === "hint" || event.type === "ack") {
+  if (card || event.type === "ack") {
     $("drill-hints").replaceChildren(...d.hints.slice().reverse().map((h) => hintItem(h, { acked: d.acked.has(h.id) })));
   }
 }

@@ -4,6 +4,7 @@ Redis turn by turn as a live call (no ASR, no audio)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import uvicorn
+import websockets
 
 from ferryman.events import Event, TranscriptEvent
 from ferryman.replay import TranscriptReplay
@@ -154,8 +156,58 @@ def grants() -> dict:
             TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
 
 
+def lenient_contact_rules() -> dict:
+    """The contact rules with every hour allowed and no daily cap: the suite places dozens of
+    calls on the corpus cases at any hour of CI; the contact-rule tests set the real ones."""
+    from ferryman.calls.contact import load_contact_rules
+
+    rules = load_contact_rules().model_dump()
+    return {**rules, "calling_hours": {"start": "00:00", "end": "24:00"}, "max_contacts_per_day": 100_000}
+
+
 class RunningServer(BackgroundServer):
     token = TEST_TOKENS
 
     def headers(self, role: str = "supervisor") -> dict:
         return {"Authorization": f"Bearer {self.token[role]}"}
+
+    def lenient(self) -> "RunningServer":
+        """Lenient contact rules on this server (see ``lenient_contact_rules``)."""
+        import httpx
+
+        httpx.put(f"{self.http}/api/contact-rules", json=lenient_contact_rules(),
+                  headers=self.headers("supervisor")).raise_for_status()
+        return self
+
+
+class TurnCall:
+    """A call through the server's transcript socket, turn by turn (no audio): the server opens
+    it as any live call (registration, contact rules, hint engine, records).
+
+        async with TurnCall(server, call_id, case_id=..., agent_id=...) as call:
+            await call.say("customer", "我下周还。")
+    """
+
+    def __init__(self, server, call_id: str, case_id: str | None = None, agent_id: str | None = "a1",
+                 placed_at: str | None = None):
+        start = {"type": "start", "token": server.token["gateway"], "source": "transcript"}
+        start.update({k: v for k, v in (("case_id", case_id), ("agent_id", agent_id), ("placed_at", placed_at)) if v})
+        self.url, self.start, self.call_id = f"{server.ws}/ws/ingest/{call_id}", start, call_id
+        self.clock = 0.0
+
+    async def __aenter__(self) -> "TurnCall":
+        self.ws = await websockets.connect(self.url)
+        await self.ws.send(json.dumps(self.start))
+        answer = json.loads(await self.ws.recv())
+        assert answer["type"] == "started", answer
+        return self
+
+    async def say(self, channel: str, text: str, seconds: float = 2.0) -> None:
+        await self.ws.send(json.dumps({"type": "turn", "channel": channel, "text": text, "start": self.clock,
+                                       "end": self.clock + seconds}, ensure_ascii=False))
+        self.clock += seconds
+
+    async def __aexit__(self, *exc) -> None:
+        await self.ws.send(json.dumps({"type": "stop"}))
+        await self.ws.recv()
+        await self.ws.close()

@@ -72,6 +72,22 @@ class HintEvent(_Event):
                                description="what raised it: {by: rule, rule, match} or {by: model, head, score}")
 
 
+class ContactRuleEvent(_Event):
+    """A contact rule the call breaks, found when it started (``calls.contact``): a critical card
+    for the agent and an alert on the wall, kept on the call's record. Not a hint about what was
+    said, so it has its own type (and no evidence turn)."""
+
+    type: Literal["contact_rule"] = "contact_rule"
+    code: Literal["contact_rule"] = "contact_rule"
+    rule: Literal["calling_hours", "daily_contacts", "complaint_hold"]
+    severity: Literal["critical"] = "critical"
+    priority: int = 0
+    title: str
+    detail: str
+    suggestion: str
+    data: dict = Field(default_factory=dict, description="the facts checked: local time, contacts, complaint")
+
+
 class ChecklistEvent(_Event):
     """The opening checklist (identity, purpose, recording notice), sent when an item ticks."""
 
@@ -117,8 +133,8 @@ class PromiseEvent(_Event):
     by: str
 
 
-Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ChecklistEvent, MoodEvent, AckEvent, CoachEvent,
-                        PromiseEvent],
+Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ContactRuleEvent, ChecklistEvent, MoodEvent,
+                        AckEvent, CoachEvent, PromiseEvent],
                   Field(discriminator="type")]
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -8,7 +8,7 @@ import io
 import json
 from datetime import datetime, timezone
 
-from ferryman.events import Event, HintEvent, TranscriptEvent
+from ferryman.events import AckEvent, CoachEvent, ContactRuleEvent, Event, HintEvent, PromiseEvent, TranscriptEvent
 
 CSV_COLUMNS = ["call_id", "case_id", "agent_id", "agent_name", "customer", "state", "started_at", "ended_at",
                "duration_s", "disposition", "promise_amount", "promise_due", "hints", "summary"]
@@ -19,18 +19,31 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def call_record(summary: dict, wrapup: dict | None, events: list[Event]) -> dict:
-    """Everything kept of one call: who and when, the wrap-up, the hints, the transcript."""
+    """Everything kept of one call: who and when, the wrap-up, the cards (hints and contact-rule
+    breaches) and who acknowledged them, the coaching, the promise, the transcript."""
     return {
         **{k: summary.get(k) for k in ("call_id", "case_id", "agent_id", "agent_name", "customer", "state")},
         "started_at": _iso(summary.get("started_at")), "ended_at": _iso(summary.get("ended_at")),
         "duration_s": round(summary["ended_at"] - summary["started_at"], 1)
         if summary.get("ended_at") and summary.get("started_at") else None,
         "wrapup": wrapup,
-        "hints": [{"t": e.t, "code": e.code, "severity": e.severity, "title": e.title}
-                  for e in events if isinstance(e, HintEvent)],
-        "transcript": [{"channel": e.channel, "start": e.start, "end": e.end, "text": e.text}
+        "hints": [_card(e) for e in events if isinstance(e, HintEvent)],
+        "contact_rules": [_card(e) for e in events if isinstance(e, ContactRuleEvent)],
+        "acks": [{"t": e.t, "hint_id": e.hint_id, "by": e.by} for e in events if isinstance(e, AckEvent)],
+        "coaching": [{"t": e.t, "text": e.text, "by": e.by} for e in events if isinstance(e, CoachEvent)],
+        "promises": [{"t": e.t, "status": e.status, "amount": e.amount, "due": e.due, "by": e.by}
+                     for e in events if isinstance(e, PromiseEvent)],
+        "transcript": [{"channel": e.channel, "utterance": e.utterance, "start": e.start, "end": e.end, "text": e.text}
                        for e in events if isinstance(e, TranscriptEvent) and e.final],
     }
+
+
+def _card(event: HintEvent | ContactRuleEvent) -> dict:
+    card = {"id": event.id, "t": event.t, "code": event.code, "severity": event.severity, "title": event.title,
+            "detail": event.detail, "suggestion": event.suggestion}
+    if isinstance(event, HintEvent):
+        card["evidence"] = event.evidence.model_dump(exclude_none=True)
+    return card
 
 
 def jsonl(records: list[dict]) -> str:

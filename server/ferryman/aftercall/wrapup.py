@@ -83,17 +83,18 @@ def _quote(text: str) -> str:
     return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS - 1] + "…"
 
 
-def _source(hint: HintEvent) -> Source:
+def hint_source(hint: HintEvent) -> Source:
     return Source(channel=hint.evidence.channel, utterance=hint.evidence.utterance, t=hint.t,
                   quote=_quote(hint.evidence.text))
 
 
-def _final_source(final: TranscriptEvent) -> Source:
+def final_source(final: TranscriptEvent) -> Source:
     return Source(channel=final.channel, utterance=final.utterance, t=final.end, quote=_quote(final.text))
 
 
-class _Call:
-    """The call's events, looked up the ways the draft needs."""
+class CallEvents:
+    """A call's events, looked up the ways the wrap-up and the scorecard need: its finals, its
+    hint cards by code, the agent's promise confirmations."""
 
     def __init__(self, events: list[Event]):
         self.finals = [e for e in events if isinstance(e, TranscriptEvent) and e.final]
@@ -101,7 +102,7 @@ class _Call:
         for event in events:
             if isinstance(event, HintEvent):
                 self.hints.setdefault(event.code, []).append(event)
-        self.confirmed = [e for e in events if isinstance(e, PromiseEvent)]
+        self.promises = [e for e in events if isinstance(e, PromiseEvent)]
 
     def customer_said(self) -> str:
         return "".join(f.text for f in self.finals if f.channel == "customer")
@@ -113,32 +114,32 @@ class _Call:
         return (self.hints.get(code) or [None])[-1]
 
 
-def _promise(call: _Call) -> WrapupPromise | None:
+def _promise(call: CallEvents) -> WrapupPromise | None:
     captured = call.last("promise_to_pay")
     plan = call.last("offer_plan")
     plan_name = plan.data.get("plan", {}).get("plan_name") if plan else None
-    if captured is None and not call.confirmed:
+    if captured is None and not call.promises:
         return None
     said = captured.data.get("promise", {}) if captured else {}
     promise = WrapupPromise(amount=said.get("amount"), due=said.get("due"), amount_text=said.get("amount_text", ""),
                             date_text=said.get("date_text", ""), plan=plan_name,
-                            source=_source(captured) if captured else None)
-    if call.confirmed:                      # the agent's word over the card's reading
-        last = call.confirmed[-1]
+                            source=hint_source(captured) if captured else None)
+    if call.promises:                      # the agent's word over the card's reading
+        last = call.promises[-1]
         if last.status == "withdrawn":
             return None
         promise = promise.model_copy(update={"amount": last.amount, "due": last.due, "status": last.status})
     return promise
 
 
-def _wrong_number(call: _Call, rules: WrapupRules) -> Source | None:
+def _wrong_number(call: CallEvents, rules: WrapupRules) -> Source | None:
     for final in call.finals:
         if final.channel == "customer" and any(p in final.text for p in rules.wrong_number_phrases):
-            return _final_source(final)
+            return final_source(final)
     return None
 
 
-def _disposition(call: _Call, promise: WrapupPromise | None, rules: WrapupRules) -> str:
+def _disposition(call: CallEvents, promise: WrapupPromise | None, rules: WrapupRules) -> str:
     applies = {
         "third_party": call.first("third_party") is not None and promise is None,
         "wrong_number": _wrong_number(call, rules) is not None and promise is None,
@@ -150,11 +151,11 @@ def _disposition(call: _Call, promise: WrapupPromise | None, rules: WrapupRules)
     return next(code for code in rules.dispositions if applies.get(code))
 
 
-def _summary(call: _Call, disposition: str, promise: WrapupPromise | None, rules: WrapupRules) -> list[Line]:
+def _summary(call: CallEvents, disposition: str, promise: WrapupPromise | None, rules: WrapupRules) -> list[Line]:
     t = rules.summary
     lines: list[Line] = []
     if disposition == "third_party" and (hint := call.first("third_party")):
-        lines.append(Line(text=t["third_party"].format(quote=_quote(hint.evidence.text)), source=_source(hint)))
+        lines.append(Line(text=t["third_party"].format(quote=_quote(hint.evidence.text)), source=hint_source(hint)))
     if disposition == "wrong_number" and (said := _wrong_number(call, rules)):
         lines.append(Line(text=t["wrong_number"].format(quote=said.quote), source=said))
     if promise is not None:
@@ -163,12 +164,12 @@ def _summary(call: _Call, disposition: str, promise: WrapupPromise | None, rules
                           source=promise.source))
     for hint in call.hints.get("hardship", [])[:1]:
         lines.append(Line(text=t["hardship"].format(category=_category(hint), quote=_quote(hint.evidence.text)),
-                          source=_source(hint)))
+                          source=hint_source(hint)))
     if (plan := call.last("offer_plan")) and promise is None:
         lines.append(Line(text=t["plan"].format(plan_name=plan.data.get("plan", {}).get("plan_name", "")),
-                          source=_source(plan)))
+                          source=hint_source(plan)))
     for hint in call.hints.get("complaint_risk", [])[:1]:
-        lines.append(Line(text=t["complaint"].format(quote=_quote(hint.evidence.text)), source=_source(hint)))
+        lines.append(Line(text=t["complaint"].format(quote=_quote(hint.evidence.text)), source=hint_source(hint)))
     if disposition in ("refused", "no_answer"):
         lines.append(Line(text=t[disposition]))
     return lines[:rules.max_summary_lines]
@@ -194,7 +195,7 @@ def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id:
     """The wrap-up of a call from its events (in stream order). ``case_id``: the call's case when
     the case itself is gone (expired) — the wrap-up still belongs to it."""
     rules = rules or load_wrapup_rules()
-    call = _Call(events)
+    call = CallEvents(events)
     promise = _promise(call)
     disposition = _disposition(call, promise, rules)
     topics = list(dict.fromkeys(h.data.get("topic") for h in call.hints.get("avoid_topic", []) if h.data.get("topic")))
@@ -202,12 +203,12 @@ def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id:
     return Wrapup(
         call_id=call_id, case_id=case.case_id if case else case_id, agent_id=agent_id,
         disposition=disposition, disposition_label=rules.dispositions[disposition], promise=promise,
-        situation=[Line(text=_category(h), source=_source(h)) for h in call.hints.get("hardship", [])],
-        avoid_topics=[Line(text=topic, source=_source(next(h for h in call.hints["avoid_topic"]
+        situation=[Line(text=_category(h), source=hint_source(h)) for h in call.hints.get("hardship", [])],
+        avoid_topics=[Line(text=topic, source=hint_source(next(h for h in call.hints["avoid_topic"]
                                                            if h.data.get("topic") == topic)))
                       for topic in topics],
         proposed_topics=[topic for topic in topics if topic not in known],
-        complaints=[Line(text=h.title, source=_source(h)) for h in call.hints.get("complaint_risk", [])],
-        compliance=[Line(text=h.title, source=_source(h)) for h in call.hints.get("agent_compliance", [])],
+        complaints=[Line(text=h.title, source=hint_source(h)) for h in call.hints.get("complaint_risk", [])],
+        compliance=[Line(text=h.title, source=hint_source(h)) for h in call.hints.get("agent_compliance", [])],
         summary=_summary(call, disposition, promise, rules),
     )

@@ -26,14 +26,13 @@ from ferryman.bus.spill import write_spill
 from ferryman.events import Event, parse_event
 from ferryman.ids import loggable
 from ferryman.privacy import mask_event
-from ferryman.records import Projection
-from ferryman.records.promises import PromiseLedger
-from ferryman.records.retention import Retention
-from ferryman.records.summaries import CALL_INDEX, LIVE, CallSummaries, call_key, events_key
+from ferryman.records import Projection, build_records
+from ferryman.records.retention import DAY_S
+from ferryman.records.summaries import CALL_INDEX, LIVE, call_key, events_key
 
 log = logging.getLogger(__name__)
 FLOOR = "floor:events"
-FLOOR_TYPES = ("call", "hint", "mood", "coach", "ack", "promise")
+FLOOR_TYPES = ("call", "hint", "contact_rule", "mood", "coach", "ack", "promise")
 TERMINAL_STATES = ("ended", "dropped")
 
 
@@ -57,8 +56,7 @@ class EventBus:
         self.hub = StreamHub(self.hub_redis, self._read_key_after, self._decode,
                              queue_size=subscriber_queue, on_error=on_error)
         self._maxlen, self._floor_maxlen = maxlen, floor_maxlen
-        self._projections = projections if projections is not None else [CallSummaries(),
-                                                                         PromiseLedger(redis_client), Retention()]
+        self._projections = projections if projections is not None else build_records(redis_client, 180 * DAY_S).all()
 
     async def append(self, event: Event, also: Callable[[Any], None] | None = None) -> str:
         """Write one event to its streams with what it projects, in one transaction; returns

@@ -41,6 +41,7 @@ class Party:
 
     case: Case | None
     agent_id: str | None
+    placed_at: float | None = None     # when the dialer placed the call (its registration says)
 
     @property
     def case_id(self) -> str | None:
@@ -52,9 +53,11 @@ async def resolve_party(cases: CaseStore, registry: CallRegistry, call_id: str, 
     """The case and agent of ``call_id``: as the connection names them, completed from the
     dialer's registration (waited for up to ``wait_s``). Without either, a protocol that streams
     whatever the PBX taps (``case_optional``) goes on without a case; ours refuses (4404)."""
+    placed_at = None
     if not (case_id and agent_id):
         registration = await registry.wait_for(call_id, wait_s)
         if registration is not None:
+            placed_at = registration.placed_at.timestamp() if registration.placed_at else None
             if case_id and case_id != registration.case_id:
                 raise ProtocolError(CloseCode.BAD_MESSAGE, f"the connection names case {case_id}; the call is "
                                                            f"registered for case {registration.case_id}")
@@ -63,11 +66,11 @@ async def resolve_party(cases: CaseStore, registry: CallRegistry, call_id: str, 
             raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"call {call_id} was not registered (POST /api/calls) "
                                                           "and names no case and agent")
     if case_id is None:
-        return Party(None, agent_id)
+        return Party(None, agent_id, placed_at)
     case = await cases.get(case_id)
     if case is None:
         raise ProtocolError(CloseCode.CASE_NOT_FOUND, f"case {case_id} not found; import it first")
-    return Party(case, agent_id)
+    return Party(case, agent_id, placed_at)
 
 
 class CallFeed:
@@ -188,12 +191,13 @@ class Connection:
 
     async def open(self, call_id: str, channels: tuple[Channel, ...], encoding: Encoding, sample_rate: int,
                    case_id: str | None = None, agent_id: str | None = None, *, case_optional: bool = True,
-                   resends: bool = False, source: str = "audio", registration_wait_s: float | None = None
-                   ) -> CallFeed:
+                   resends: bool = False, source: str = "audio", registration_wait_s: float | None = None,
+                   placed_at: float | None = None) -> CallFeed:
         """A PBX's leg by default: its case may be unknown (the call is transcribed anyway) and it
         cannot resend audio after a reconnect; our own ingest socket asks for the opposite.
         ``registration_wait_s``: how long to wait for the dialer (default: the setting; 0 when
-        the caller has already waited for it)."""
+        the caller has already waited for it); ``placed_at``: when the call was placed, if the
+        connection says (else the registration's, else now) — for the contact rules."""
         svc = self.services
         check_call_id(call_id)
         wait_s = svc.settings.registration_wait_s if registration_wait_s is None else registration_wait_s
@@ -202,7 +206,8 @@ class Connection:
         if party.case is None:
             log.warning("call %s: no registration and no case in its metadata; transcribing without a case",
                         loggable(call_id))
-        spec = FeedSpec(channels, party.case_id, party.agent_id, source, resends=resends)
+        spec = FeedSpec(channels, party.case_id, party.agent_id, source, resends=resends,
+                        placed_at=placed_at if placed_at is not None else party.placed_at)
         self.feed = await CallFeed.open(svc.calls, call_id, spec, party.case, encoding, sample_rate,
                                         svc.settings.max_frame_bytes)
         return self.feed

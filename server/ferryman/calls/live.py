@@ -20,10 +20,11 @@ from typing import Awaitable, Callable
 
 from ferryman.asr.runtime import AsrRuntime
 from ferryman.bus.streams import TERMINAL_STATES, BusSink, EventBus
+from ferryman.calls.contact import Breach
 from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
-from ferryman.events import CallEvent, Channel
+from ferryman.events import CallEvent, Channel, ContactRuleEvent
 from ferryman.infra.memory import release_free_memory
 from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.pipeline import CallPipeline, WallClock
@@ -53,6 +54,7 @@ class FeedSpec:
     agent_id: str | None = None
     source: str = "audio"              # "audio" or "transcript"
     resends: bool = True
+    placed_at: float | None = None     # epoch second the dialer placed the call (None: now)
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,18 @@ class Admission:
     on_started: Callable[[], None] | None = None
 
 
+# the contact rules a new call breaks: (case, placed_at, call_id) -> breaches (records.contacts)
+ContactCheck = Callable[[Case | None, float | None, str], Awaitable[list[Breach]]]
+
+
 class LiveCalls:
     def __init__(self, bus: EventBus, policies: PolicyStore, asr: AsrRuntime, spill_dir,
                  reconnect_grace_s: float = 5.0, admission: Admission | None = None,
                  on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None,
-                 node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None):
+                 node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None,
+                 contact_check: ContactCheck | None = None):
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
+        self._contact_check = contact_check
         self._grace = reconnect_grace_s
         self._admission = admission or Admission(capacity=1_000_000)
         self._on_final, self._on_redis_error = on_final, on_redis_error
@@ -203,6 +211,7 @@ class LiveCalls:
             else:
                 call.audio_offset = clock.now()
                 await pipeline.start()
+                await self._check_contact_rules(pipeline, case, spec)
             await self._bus.adopt(call_id, self._node_id, call.audio_offset)
         except BaseException:            # Redis gone, or the connection cancelled: no half-made call
             self._calls.pop(call_id, None)
@@ -211,6 +220,14 @@ class LiveCalls:
         if self._admission.on_started:
             self._admission.on_started()
         return call
+
+    async def _check_contact_rules(self, pipeline: CallPipeline, case: Case | None, spec: FeedSpec) -> None:
+        """Each contact rule the new call breaks: a critical card right after its start."""
+        if self._contact_check is None:
+            return
+        for breach in await self._contact_check(case, spec.placed_at, pipeline.call_id):
+            await pipeline.emit(ContactRuleEvent(rule=breach.rule, title=breach.title, detail=breach.detail,
+                                                 suggestion=breach.suggestion, data=breach.facts))
 
     async def detach(self, call_id: str, channels: list[Channel], dropped: bool, detail: str | None = None) -> None:
         """A socket is done: finalise its channels; end the call when no socket is left."""

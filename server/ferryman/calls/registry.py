@@ -16,7 +16,7 @@ import time
 from typing import Awaitable, Callable, TypeVar
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferryman.events import Channel
 from ferryman.ids import AgentIdField, IdField
@@ -38,6 +38,8 @@ class Registration(BaseModel):
     case_id: IdField
     agent_id: AgentIdField
     legs: dict[Channel, IdField] = Field(default_factory=dict, description="PBX leg ids (channel UUIDs)")
+    placed_at: AwareDatetime | None = Field(None, description="when the call is placed (ISO 8601 with a zone); "
+                                                              "unset: when its audio starts")
 
     @field_validator("legs")
     @classmethod

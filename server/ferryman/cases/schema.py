@@ -68,6 +68,17 @@ class Case(_Model):
     sensitive_topics: list[str] = []
     complaint_risk: Literal["low", "medium", "high"] = "low"
     plans: list[Plan] = []
+    timezone: str | None = Field(None, description="the debtor's IANA time zone for the contact rules "
+                                                   "(unset: the rules' default)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ferryman.calls.contact import zone
+
+            zone(value)
+        return value
 
     @field_validator("plans")
     @classmethod

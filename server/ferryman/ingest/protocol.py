@@ -20,7 +20,7 @@ import json
 from enum import IntEnum
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ferryman.events import Channel
 from ferryman.ids import AgentIdField, IdField, describe_id_rule, valid_id
@@ -66,6 +66,8 @@ class StartMessage(BaseModel):
     encoding: str = "pcm_s16le"
     channels: int = 2
     channel: Channel | None = Field(None, description="required when channels == 1")
+    placed_at: AwareDatetime | None = Field(None, description="when the dialer placed the call (ISO 8601 "
+                                                              "with a zone), for the contact rules")
 
     @model_validator(mode="after")
     def _mono_names_its_channel(self) -> "StartMessage":

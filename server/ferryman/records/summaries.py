@@ -1,7 +1,8 @@
 """The call index and each call's floor summary, as the supervisor wall and the call lists read them.
 
     call:{call_id}   hash: case_id, agent_id, state, started_at, ended_at; mood_score, mood_level,
-                     last_hint, gravest_hint (+ gravest_rank) — the hint events as JSON
+                     last_hint, gravest_hint (+ gravest_rank) — the hint events as JSON (a
+                     contact-rule card counts as one); contact_breaches — how many
     calls:live       set of the calls in progress
     calls:index      sorted set of every call by the time it started (exports; trimmed by retention)
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from ferryman.events import CallEvent, Event, HintEvent, MoodEvent
+from ferryman.events import CallEvent, ContactRuleEvent, Event, HintEvent, MoodEvent
 
 LIVE = "calls:live"
 CALL_INDEX = "calls:index"
@@ -58,7 +59,9 @@ class CallSummaries:
             pipe.hset(key, mapping=fields)
         elif isinstance(event, MoodEvent):
             pipe.hset(key, mapping={"mood_score": event.score, "mood_level": event.level})
-        elif isinstance(event, HintEvent):
+        elif isinstance(event, (HintEvent, ContactRuleEvent)):
+            if isinstance(event, ContactRuleEvent):
+                pipe.hincrby(key, "contact_breaches", 1)
             payload = event.to_json()
             pipe.hset(key, "last_hint", payload)
             pipe.eval(_GRAVER, 1, key, payload, rank(event.model_dump()))

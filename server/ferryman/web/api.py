@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from ferryman.bus.streams import TERMINAL_STATES
 from ferryman.calls.registry import Registration, RegistrationRefused
 from ferryman.cases.schema import Case, Policy
-from ferryman.events import AckEvent, CoachEvent, HintEvent, PromiseEvent
+from ferryman.events import AckEvent, CoachEvent, ContactRuleEvent, HintEvent, PromiseEvent
 from ferryman.ids import CallIdPath, CaseIdPath, StreamId
 from ferryman.web.auth import READ_CALLS, Principal, require
 from ferryman.web.services import Services, ServicesDep
@@ -42,7 +42,7 @@ async def me(who: Anyone) -> dict:
 
 
 # -- cases and policies ------------------------------------------------------------------------
-async def _case_or_404(svc: Services, case_id: str) -> Case:
+async def case_or_404(svc: Services, case_id: str) -> Case:
     case = await svc.cases.get(case_id)
     if case is None:
         raise HTTPException(404, f"case {case_id} not found")
@@ -51,7 +51,7 @@ async def _case_or_404(svc: Services, case_id: str) -> Case:
 
 @router.get("/cases/{case_id}", response_model=Case)
 async def get_case(case_id: CaseIdPath, svc: ServicesDep, _: CaseWriter) -> Case:
-    return await _case_or_404(svc, case_id)
+    return await case_or_404(svc, case_id)
 
 
 def _id_must_match_url(field: str, in_body: str, in_url: str) -> None:
@@ -108,12 +108,16 @@ Gateway = Annotated[Principal, Depends(require("gateway"))]
 async def register_call(body: Registration, svc: ServicesDep, _: Gateway) -> dict:
     """The dialer registers a call before the phone rings: its id (the PBX's own: channel UUID,
     callSid...), case, agent and the PBX's leg ids. Audio that starts it may then name no case."""
-    await _case_or_404(svc, body.case_id)
+    case = await case_or_404(svc, body.case_id)
     try:
         await svc.registry.register(body)
     except RegistrationRefused as exc:
         raise HTTPException(exc.status, exc.reason) from None
-    return body.model_dump()
+    # the dialer hears which contact rules the call would break (it may decide not to dial);
+    # if it dials anyway, the same check at the call's start raises the agent's card
+    placed_at = body.placed_at.timestamp() if body.placed_at else None
+    breaches = await svc.contacts.check(case, placed_at, body.call_id)
+    return {**body.model_dump(mode="json"), "contact_rules": [b.model_dump(mode="json") for b in breaches]}
 
 
 @router.get("/calls")
@@ -133,7 +137,7 @@ async def call_case(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> Case:
     summary = await visible_call(svc, call_id, who)
     if not summary["case_id"]:
         raise HTTPException(404, f"call {call_id} has no known case (nobody registered it)")
-    return await _case_or_404(svc, summary["case_id"])
+    return await case_or_404(svc, summary["case_id"])
 
 
 @router.get("/calls/{call_id}/promises")
@@ -158,7 +162,7 @@ async def acknowledge(call_id: CallIdPath, body: Ack, svc: ServicesDep, who: Age
     """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
     summary = await visible_call(svc, call_id, who)
     _live(summary)
-    await _hint(svc, call_id, body.hint_id)
+    await _card(svc, call_id, body.hint_id)
     return await _append(svc, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
 
 
@@ -207,6 +211,14 @@ async def record_promise(svc: Services, summary: dict, captured: dict | None, am
     event = PromiseEvent(call_id=summary["call_id"], t=_call_time(summary), status=status, amount=amount, due=due,
                          hint_id=hint_id, case_id=summary["case_id"], by=by)
     return await _append(svc, event)
+
+
+async def _card(svc: Services, call_id: str, card_id: str) -> HintEvent | ContactRuleEvent:
+    """A card of the call the agent can acknowledge: a hint or a contact-rule card."""
+    event = await svc.bus.event(call_id, card_id)
+    if not isinstance(event, (HintEvent, ContactRuleEvent)):
+        raise HTTPException(422, f"{card_id} is not a card of call {call_id}")
+    return event
 
 
 async def _hint(svc: Services, call_id: str, hint_id: str, code: str | None = None) -> HintEvent:

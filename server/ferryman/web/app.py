@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from ferryman.aftercall.history import CaseHistory
+from ferryman.aftercall.search import warm_up as search_warm_up
 from ferryman.bus.spill import SpillReplayer
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import Admission, LiveCalls
@@ -27,16 +28,18 @@ from ferryman.hints import prepare as prepare_hints
 from ferryman.hints.rules import load_rules
 from ferryman.infra.redis import EmbeddedRedis, async_client, keep_alive
 from ferryman.metrics import Metrics
+from ferryman.records import build_records
 from ferryman.records.promises import PromiseLedger
 from ferryman.records.retention import Retention
-from ferryman.records.summaries import CallSummaries
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.aftercall import router as aftercall_router
 from ferryman.web.api import router as api_router
 from ferryman.web.auth import SocketQuota, TokenBook
+from ferryman.web.contact import router as contact_router
 from ferryman.web.guards import BodyLimit, SecurityHeaders
 from ferryman.web.health import router as health_router
 from ferryman.web.ingest_ws import ingest_socket
+from ferryman.web.review import router as review_router
 from ferryman.web.services import Services
 from ferryman.web.subscribe import calls_socket, floor_socket
 
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.include_router(api_router)
     app.include_router(aftercall_router)
+    app.include_router(contact_router)
+    app.include_router(review_router)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
@@ -113,10 +118,11 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     writer = async_client(url, settings.redis_connections, retries=0)
     policies = PolicyStore(client)
     await asyncio.to_thread(prepare_hints)
+    await asyncio.to_thread(search_warm_up)      # the search's stop words (jieba is the hints' own)
     await policies.seed(load_rules().default_policies)
-    retention = Retention(settings.retention_days)
-    promises = PromiseLedger(client, retention.seconds)
-    bus = EventBus(client, settings.events_maxlen, projections=[CallSummaries(), promises, retention],
+    records = build_records(client, Retention(settings.retention_days).seconds)
+    retention, promises, contacts, search = records.retention, records.promises, records.contacts, records.search
+    bus = EventBus(client, settings.events_maxlen, projections=records.all(),
                    reader_redis=readers,
                    subscriber_queue=settings.subscriber_queue, on_error=metrics.redis_errors.inc,
                    writer_redis=writer)
@@ -133,14 +139,15 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
                           on_started=metrics.calls_started.inc)
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
                       on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
-                      node_id=settings.node_name(), owner_alive=nodes.alive)
+                      node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
     await nodes.start()
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
                     bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
-                    CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds))
+                    CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
+                    contacts, search)
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention,

@@ -81,7 +81,8 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
         start = await _receive_start(ws, app.settings.start_timeout_s)
         feed = await connection.open(call_id, tuple(start.channel_names), start.encoding,  # type: ignore[arg-type]
                                      start.sample_rate or ASR_RATE, start.case_id, start.agent_id,
-                                     case_optional=False, resends=True, source=start.source)
+                                     case_optional=False, resends=True, source=start.source,
+                                     placed_at=start.placed_at.timestamp() if start.placed_at else None)
         await ws.send_json({"type": "started", "call_id": call_id, "channels": list(feed.channels),
                             "resume_from": feed.resume_from})
         await _stream(ws, start, feed, app.settings.ingest_idle_s)

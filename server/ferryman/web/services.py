@@ -14,6 +14,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from ferryman.aftercall.history import CaseHistory
+from ferryman.aftercall.search import SearchIndex
 from ferryman.asr.runtime import AsrRuntime
 from ferryman.bus.streams import EventBus
 from ferryman.calls.live import LiveCalls
@@ -22,6 +23,7 @@ from ferryman.calls.registry import CallRegistry
 from ferryman.cases.store import CaseStore, PolicyStore
 from ferryman.infra.redis import EmbeddedRedis
 from ferryman.metrics import Metrics
+from ferryman.records.contacts import ContactLog
 from ferryman.records.promises import PromiseLedger
 from ferryman.settings import Settings
 from ferryman.web.auth import SocketQuota, TokenBook
@@ -44,6 +46,8 @@ class Services:
     sockets: SocketQuota
     registry: CallRegistry
     history: CaseHistory
+    contacts: ContactLog
+    search: SearchIndex
 
 
 def services(connection: HTTPConnection) -> Services:

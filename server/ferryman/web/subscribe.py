@@ -165,7 +165,7 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
     state = ws.app.state.services
     last, recent = await state.bus.floor_tail(SNAPSHOT_ALERTS * 4)
-    alerts = [e for e in recent if e.type in ("hint", "coach") and await owners.visible(who, e)]
+    alerts = [e for e in recent if e.type in ("hint", "contact_rule", "coach") and await owners.visible(who, e)]
     alerts = alerts[-SNAPSHOT_ALERTS:]
     calls = await visible_live_calls(state, who)
     # alerts may come from calls that have ended since: name their people too

@@ -59,6 +59,16 @@ class _Jieba:
         with self._lock:
             return [w for w in self._tokenizer.lcut(text, HMM=True) if w.strip()]
 
+    def cut(self, text: str) -> list[str]:
+        """Accurate mode, as jieba gives it (spaces and punctuation included)."""
+        with self._lock:
+            return list(self._tokenizer.cut(text))
+
+    def cut_for_search(self, text: str) -> list[str]:
+        """Search mode: a long word and the words inside it (信用卡 gives 信用 and 信用卡)."""
+        with self._lock:
+            return list(self._tokenizer.cut_for_search(text))
+
 
 @lru_cache(maxsize=1)
 def shared_jieba() -> _Jieba:

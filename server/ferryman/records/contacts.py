@@ -1,0 +1,124 @@
+"""What the contact rules are checked against, in Redis.
+
+    contacts:{case_id}     sorted set of the debtor's effective contacts by epoch second: a call
+                           (member = call id) once the customer spoke on it, or a contact the
+                           dialer reported from elsewhere (member = "ext:{ref}")
+    complaint:{case_id}    JSON of the case's registered complaint (``calls.contact.Complaint``)
+    contactrules           JSON of the team lead's contact rules (else ``contact_rules.yaml``)
+
+A call counts as a contact from its first customer final: staged in that event's transaction,
+with the call's case and start time read inside Redis (a script), so nothing reads before the
+write. Kept for the retention period like the rest of a call.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import redis.asyncio as aioredis
+
+from ferryman.calls.contact import (
+    Breach,
+    Complaint,
+    ContactRules,
+    check_contact,
+    debtor_zone,
+    load_contact_rules,
+    local_day,
+)
+from ferryman.cases.schema import Case
+from ferryman.events import Event, TranscriptEvent
+from ferryman.records.summaries import call_key
+
+RULES_KEY = "contactrules"
+EXTERNAL = "ext:"
+_COUNT_CONTACT = """
+local case_id = redis.call('HGET', KEYS[1], 'case_id')
+if not case_id or case_id == '' then return 0 end
+local started = redis.call('HGET', KEYS[1], 'started_at') or ARGV[2]
+local key = 'contacts:' .. case_id
+redis.call('ZADD', key, 'NX', started, ARGV[1])
+redis.call('EXPIRE', key, ARGV[3])
+return 1
+"""
+
+
+def contacts_key(case_id: str) -> str:
+    return f"contacts:{case_id}"
+
+
+def complaint_key(case_id: str) -> str:
+    return f"complaint:{case_id}"
+
+
+class ContactLog:
+    """The projection (``stage``) and the reads and writes of the contact rules' facts."""
+
+    def __init__(self, client: aioredis.Redis, keep_s: int = 180 * 86_400):
+        self._redis, self._keep_s = client, keep_s
+
+    def stage(self, pipe, event: Event) -> None:
+        if isinstance(event, TranscriptEvent) and event.final and event.channel == "customer" and event.text.strip():
+            pipe.eval(_COUNT_CONTACT, 1, call_key(event.call_id), event.call_id, time.time(), self._keep_s)
+
+    # -- the rules ---------------------------------------------------------------------------
+    async def rules(self) -> ContactRules:
+        raw = await self._redis.get(RULES_KEY)
+        return ContactRules.model_validate_json(raw) if raw else load_contact_rules()
+
+    async def set_rules(self, rules: ContactRules | None) -> None:
+        """A team lead's rules for the next calls; None = back to the file's defaults."""
+        if rules is None:
+            await self._redis.delete(RULES_KEY)
+        else:
+            await self._redis.set(RULES_KEY, rules.model_dump_json())
+
+    # -- contacts ----------------------------------------------------------------------------
+    async def contacts_between(self, case_id: str, first_s: float, last_s: float, besides: str | None = None) -> int:
+        """Effective contacts in [first_s, last_s), not counting the call ``besides``."""
+        members = await self._redis.zrangebyscore(contacts_key(case_id), first_s, f"({last_s}")
+        return sum(member != besides for member in members)
+
+    async def report_contact(self, case_id: str, ref: str, at: float) -> bool:
+        """A contact made outside Ferryman (the dialer's, another system's); once per ``ref``."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zadd(contacts_key(case_id), {EXTERNAL + ref: at}, nx=True)
+        pipe.expire(contacts_key(case_id), self._keep_s)
+        added, _ = await pipe.execute()
+        return bool(added)
+
+    # -- complaints --------------------------------------------------------------------------
+    async def complaint(self, case_id: str) -> Complaint | None:
+        raw = await self._redis.get(complaint_key(case_id))
+        return Complaint.model_validate_json(raw) if raw else None
+
+    async def register_complaint(self, case_id: str, by: str, note: str = "") -> Complaint:
+        complaint = Complaint(registered_at=time.time(), registered_by=by, note=note)
+        await self._redis.set(complaint_key(case_id), complaint.model_dump_json(), ex=self._keep_s)
+        return complaint
+
+    async def release_complaint(self, case_id: str, by: str, note: str = "") -> Complaint | None:
+        """A supervisor lets the case be contacted again (the complaint stays on record)."""
+        complaint = await self.complaint(case_id)
+        if complaint is None:
+            return None
+        if complaint.holds:
+            complaint = complaint.model_copy(update={"released_at": time.time(), "released_by": by,
+                                                     "release_note": note})
+            await self._redis.set(complaint_key(case_id), complaint.model_dump_json(), ex=self._keep_s)
+        return complaint
+
+    # -- the check ---------------------------------------------------------------------------
+    async def check(self, case: Case | None, placed_at: float | None = None, call_id: str | None = None
+                    ) -> list[Breach]:
+        """The rules a call on ``case`` placed at ``placed_at`` (epoch s; None = now) breaks.
+        Without a case only the calling hours can be checked (in the default time zone)."""
+        rules = await self.rules()
+        when = datetime.fromtimestamp(placed_at if placed_at is not None else time.time(), timezone.utc)
+        tz = debtor_zone(rules, getattr(case, "timezone", None) if case else None)
+        if case is None:
+            return check_contact(rules, when, tz)
+        _, first, last = local_day(when, tz)
+        before = await self.contacts_between(case.case_id, first, min(last, when.timestamp() + 1), besides=call_id)
+        return check_contact(rules, when, tz, before, await self.complaint(case.case_id))
