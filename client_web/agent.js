@@ -96,7 +96,9 @@ function renderHistory(records) {
     el("div", { class: "history-head",
       text: `${new Date(r.saved_at * 1000).toLocaleDateString("zh-CN")} ${r.by ?? ""} · ${r.disposition_label}` +
         (r.promise?.amount ? `：承诺 ${r.promise.due ?? ""} 还 ${yuan(r.promise.amount)}` : "") }),
-    ...r.summary.map((line) => el("div", { class: "history-line", text: line.text })))) :
+    ...r.summary.map((line) => el("div", { class: "history-line", text: line.text })),
+    ...(r.proposed_topics ?? []).map((topic) => el("div", { class: "history-line flashpoint",
+      text: `客户对「${topic}」话题反应激烈（建议列为敏感话题，待组长确认）` })))) :
     [el("li", { class: "empty", text: "暂无记录" })]));
 }
 

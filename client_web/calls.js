@@ -105,13 +105,31 @@ function scoreItem(item) {
       ...item.details.map((d) => el("li", {}, d.text, " ", sourceLink(d.source)))) : null);
 }
 
-function renderWrapup(w, dispositions) {
+function renderWrapup(w, dispositions, caseId) {
   const lines = (w.summary ?? []).map((l) => el("li", {}, l.text, " ", sourceLink(l.source)));
   const promise = w.promise ? `承诺：${w.promise.amount ? yuan(w.promise.amount) : "金额未定"}，${w.promise.due ?? "日期未定"}` : "无还款承诺";
   $("record-wrapup").replaceChildren(
     el("p", { class: "wrapup-head", text: `${dispositions[w.disposition] ?? w.disposition}${w.saved === false ? "（系统草稿，坐席未保存）" : ""}` }),
     el("p", { text: promise }),
-    el("ul", { class: "wrapup-lines" }, ...lines));
+    el("ul", { class: "wrapup-lines" }, ...lines),
+    proposedTopics(w, caseId));
+}
+
+// Topics the customer flared up at that the case did not list: a team lead accepts them.
+function proposedTopics(w, caseId) {
+  const proposed = w.proposed_topics ?? [];
+  if (!proposed.length || !caseId) return null;
+  const where = new Map((w.avoid_topics ?? []).map((l) => [l.text, l.source]));
+  return el("ul", { class: "proposed-topics" }, ...proposed.map((topic) => el("li", { "data-topic": topic },
+    `建议新增敏感话题「${topic}」`, " ", sourceLink(where.get(topic)), " ",
+    me.role === "supervisor" ? el("button", { type: "button", class: "accept-topic", onclick: async (e) => {
+      try {
+        await api(token, `/api/cases/${encodeURIComponent(caseId)}/sensitive-topics`, { method: "POST", body: { topic } });
+        e.target.replaceWith(el("span", { class: "accepted", text: "已加入案件敏感话题" }));
+      } catch (err) {
+        e.target.textContent = `失败：${err.message}`;
+      }
+    }, text: "接受" }) : el("span", { class: "muted", text: "（待组长确认）" }))));
 }
 
 function renderCards(record) {
@@ -148,7 +166,7 @@ async function openRecord(callId, turn) {
     $("score-total").textContent = card.total === null ? "—" : `${card.total} 分`;
     $("score-violations").textContent = ` · 违规 ${card.violations} 项`;
     $("scorecard").replaceChildren(...card.items.map(scoreItem));
-    renderWrapup(r.wrapup, r.dispositions);
+    renderWrapup(r.wrapup, r.dispositions, r.case_id);
     renderCards(r);
     renderList("record-coaching", r.coaching, (c) => `${clock(c.t)} ${c.by}：${c.text}`);
     renderList("record-promises", r.promises, (p) => `${clock(p.t)} ${p.status === "withdrawn" ? "已撤销" : `${yuan(p.amount)}，${p.due}`}（${p.by}）`);

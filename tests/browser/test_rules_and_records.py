@@ -101,6 +101,17 @@ async def test_the_calls_page_finds_a_call_by_a_word_said_in_it_and_shows_its_sc
     await expect(page.locator('#scorecard li[data-item="escalations"]')).to_contain_text("情绪")
     await expect(page.locator('#record-cards li[data-code="promise_to_pay"]')).to_have_count(1)
 
+    # had the case not listed 家人, the customer's flare-up at it is proposed; the lead accepts it
+    case = call.case.model_copy(update={"sensitive_topics": []})
+    api(server, "PUT", f"/cases/{case.case_id}", json=case.model_dump(mode="json"))
+    await row.click()
+    proposal = page.locator('#record-wrapup li[data-topic="家人"]')
+    await expect(proposal).to_contain_text("建议新增敏感话题「家人」")
+    await proposal.locator("button.accept-topic").click()
+    await expect(proposal).to_contain_text("已加入案件敏感话题")
+    assert api(server, "GET", f"/cases/{case.case_id}").json()["sensitive_topics"] == ["家人"]
+    api(server, "PUT", f"/cases/{case.case_id}", json=call.case.model_dump(mode="json"))     # as the corpus has it
+
     # an agent finds only their own calls: another agent's search for the same word misses it
     other = await open_page(browser, server, "calls.html", server.token["agent2"])
     await other.locator("#f-q").fill("货款")

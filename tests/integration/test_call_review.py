@@ -90,3 +90,18 @@ def test_a_word_search_links_to_the_turn_and_agents_see_only_their_own(server, r
     assert listed(server, "agent2", case_id=d06["case_id"]) == [d06["call_id"]]
     assert api(server, "/records", "gateway").status_code == 403
     assert api(server, "/records", min_score=101).status_code == 422
+
+
+def test_a_team_lead_accepts_a_proposed_topic_into_the_case(server, reviewed):
+    d06 = reviewed["d06"]
+    proposed = api(server, f"/calls/{d06['call_id']}/record").json()["wrapup"]["proposed_topics"]
+    assert proposed[0] == "工作单位"                         # the agent's threat the customer flared up at
+    url = f"{server.http}/api/cases/{d06['case_id']}/sensitive-topics"
+    assert httpx.post(url, json={"topic": "工作单位"}, headers=server.headers("agent")).status_code == 403
+    assert httpx.post(url, json={"topic": "工作 单位"}, headers=server.headers()).status_code == 422
+    for _ in range(2):                                      # accepting twice lists it once
+        accepted = httpx.post(url, json={"topic": "工作单位"}, headers=server.headers())
+        assert accepted.status_code == 200 and accepted.json()["sensitive_topics"] == ["工作单位"]
+    assert api(server, f"/calls/{d06['call_id']}/record").json()["wrapup"]["proposed_topics"] == proposed[1:]
+    assert httpx.post(f"{server.http}/api/cases/nope/sensitive-topics", json={"topic": "家人"},
+                      headers=server.headers()).status_code == 404

@@ -58,3 +58,30 @@ def test_a_withdrawn_promise_leaves_the_draft():
     said = final("customer", 0, "我下周五还五千吧", 10)
     captured = hint("promise_to_pay", said, data={"promise": {"amount": 5000, "due": "2026-12-04"}})
     assert draft(said, captured, PromiseEvent(status="withdrawn", by="王敏")).promise is None
+
+
+def test_a_topic_the_customer_flared_up_at_is_proposed_with_the_turn_it_came_from():
+    from ferryman.cases.schema import Card, Case, Customer, Debt
+
+    asked = final("agent", 3, "那您家里人能不能先帮您周转一下？", 40)
+    flared = final("customer", 4, "你别扯我家里人！跟我老婆孩子有什么关系？", 44)
+    events = [CallEvent(state="started"), asked, flared, hint("escalation", flared), CallEvent(state="ended")]
+    case = Case(case_id="k1", customer=Customer(name="王建国"), debt=Debt(total=1, principal=1, min_payment=1),
+                card=Card(status="active"))
+    w = draft_wrapup("c1", events, case)
+    assert w.proposed_topics == ["家人"]
+    line = next(line for line in w.avoid_topics if line.text == "家人")
+    assert line.source.channel == "customer" and line.source.utterance == 4
+    listed = case.model_copy(update={"sensitive_topics": ["家庭"]})           # an alias of 家人: already covered
+    assert draft_wrapup("c1", events, listed).proposed_topics == []
+
+
+def test_a_flare_up_at_what_the_agent_said_proposes_that_topic_and_abuse_words_are_no_topic():
+    threat = final("agent", 1, "今天不还的话，我们就去你单位找你。", 20)
+    angry = final("customer", 1, "你这是威胁我吗？", 24)
+    w = draft(threat, angry, hint("escalation", angry))
+    assert w.proposed_topics == ["工作单位"] and w.avoid_topics[0].source.channel == "agent"
+    swore = final("customer", 2, "他妈的再逼我就不接了！", 30)
+    assert draft(swore, hint("escalation", swore)).proposed_topics == []          # 他妈的 is not about a mother
+    debt = final("customer", 3, "我网贷都还不上了，你们天天催！", 36)
+    assert draft(debt, hint("escalation", debt)).proposed_topics == []           # the call's subject, never proposed

@@ -29,6 +29,7 @@ class WrapupRules(BaseModel):
 
     dispositions: dict[str, str] = Field(min_length=1)
     wrong_number_phrases: list[str]
+    never_propose: list[str] = []
     min_customer_chars: int = Field(ge=0)
     summary: dict[str, str]
     max_summary_lines: int = Field(ge=1)
@@ -190,6 +191,48 @@ def _category(hint: HintEvent) -> str:
     return hint.title.split("：", 1)[-1] if "：" in hint.title else "有困难"
 
 
+def _flashpoints(call: CallEvents, case: Case | None, rules: WrapupRules) -> list[Line]:
+    """Topics the customer flared up at that the case does not list: for each escalation card,
+    the first topic concept named in the customer's turn, else in the agent's turn before it
+    (a word the case's own topics already cover proposes nothing)."""
+    from ferryman.hints.rules import load_rules
+    from ferryman.hints.topics import concept_for
+
+    hint_rules = load_rules()
+    covered = set()
+    for topic in case.sensitive_topics if case else []:
+        concept = concept_for(hint_rules, topic)
+        covered |= {topic, *(concept.words if concept else [])}
+    lines: dict[str, Line] = {}
+    for hint in call.hints.get("escalation", []):
+        customer = next((f for f in call.finals if f.channel == "customer" and f.utterance == hint.evidence.utterance),
+                        None)
+        before = [f for f in call.finals if f.channel == "agent" and customer and f.end <= customer.start]
+        for turn in [t for t in (customer, before[-1] if before else None) if t is not None]:
+            named = _topic_named(turn.text, hint_rules, rules.never_propose)
+            if named:
+                topic, word = named
+                if word not in covered:
+                    lines.setdefault(topic, Line(text=topic, source=final_source(turn)))
+                break
+    return list(lines.values())
+
+
+def _topic_named(text: str, hint_rules, never: list[str]) -> tuple[str, str] | None:
+    """The first topic concept (file order) a word of which is in ``text``, and that word;
+    phrases that are not about the topic (他妈的) are taken out first."""
+    for name, concept in hint_rules.topics.items():
+        if name in never:
+            continue
+        plain = text
+        for phrase in concept.not_about:
+            plain = plain.replace(phrase, " ")
+        word = next((w for w in [name, *concept.words] if w in plain), None)
+        if word:
+            return name, word
+    return None
+
+
 def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id: str | None = None,
                  rules: WrapupRules | None = None, case_id: str | None = None) -> Wrapup:
     """The wrap-up of a call from its events (in stream order). ``case_id``: the call's case when
@@ -200,14 +243,15 @@ def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id:
     disposition = _disposition(call, promise, rules)
     topics = list(dict.fromkeys(h.data.get("topic") for h in call.hints.get("avoid_topic", []) if h.data.get("topic")))
     known = set(case.sensitive_topics) if case else set()
+    flashpoints = [line for line in _flashpoints(call, case, rules) if line.text not in topics]
     return Wrapup(
         call_id=call_id, case_id=case.case_id if case else case_id, agent_id=agent_id,
         disposition=disposition, disposition_label=rules.dispositions[disposition], promise=promise,
         situation=[Line(text=_category(h), source=hint_source(h)) for h in call.hints.get("hardship", [])],
         avoid_topics=[Line(text=topic, source=hint_source(next(h for h in call.hints["avoid_topic"]
                                                            if h.data.get("topic") == topic)))
-                      for topic in topics],
-        proposed_topics=[topic for topic in topics if topic not in known],
+                      for topic in topics] + flashpoints,
+        proposed_topics=[topic for topic in topics if topic not in known] + [line.text for line in flashpoints],
         complaints=[Line(text=h.title, source=hint_source(h)) for h in call.hints.get("complaint_risk", [])],
         compliance=[Line(text=h.title, source=hint_source(h)) for h in call.hints.get("agent_compliance", [])],
         summary=_summary(call, disposition, promise, rules),

@@ -107,7 +107,24 @@ async def case_history(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> li
 
 
 AGENT_SEES = ("call_id", "case_id", "disposition", "disposition_label", "promise", "summary", "situation",
-              "avoid_topics", "by", "saved_at")
+              "avoid_topics", "proposed_topics", "by", "saved_at")
+
+
+class SensitiveTopic(BaseModel):
+    topic: str = Field(min_length=1, max_length=16, pattern=r"^[^\s,，、]+$")
+
+
+@router.post("/cases/{case_id}/sensitive-topics")
+async def accept_sensitive_topic(case_id: CaseIdPath, body: SensitiveTopic, svc: ServicesDep, _: Supervisor) -> dict:
+    """A team lead accepts a topic a wrap-up proposed (it surfaced on a call, the case did not list
+    it): the next calls on the case raise avoid_topic for it."""
+    case = await svc.cases.get(case_id)
+    if case is None:
+        raise HTTPException(404, f"case {case_id} not found")
+    if body.topic not in case.sensitive_topics:
+        case = case.model_copy(update={"sensitive_topics": [*case.sensitive_topics, body.topic]})
+        await svc.cases.put(case)
+    return {"case_id": case_id, "sensitive_topics": case.sensitive_topics}
 
 
 # -- promises followed up ------------------------------------------------------------------------
