@@ -2,10 +2,10 @@
 // primary hint card (gravest unacknowledged, newest first among equals), older hints, mood,
 // the opening checklist, the promise-to-pay card and the supervisor's coaching.
 import {
-  api, clock, el, graver, hintItem, moodMeter, followFloor, readToken, SEVERITY_LABEL, Subscription, TranscriptView, yuan,
+  api, clock, el, graver, hintItem, moodMeter, enterAs, followFloor, SEVERITY_LABEL, Subscription, TranscriptView, yuan,
 } from "./common.js";
 
-const token = readToken();
+const { token } = await enterAs("agent.html");      // wrong role or token: back to sign-in
 const labels = await (await fetch("labels.json")).json();
 const $ = (id) => document.getElementById(id);
 const transcript = new TranscriptView($("transcript"));

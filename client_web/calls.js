@@ -1,10 +1,9 @@
 // The calls page: find a call after the fact (by what was said, agent, case, dates, result,
 // score, violations) and read its full record with the QA scorecard. Agents see their own.
-import { api, clock, el, readToken, SEVERITY_LABEL, SPEAKERS, yuan } from "./common.js";
+import { api, clock, el, enterAs, SEVERITY_LABEL, SPEAKERS, yuan } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
-const token = readToken();
-if (!token) location.replace("index.html");
+const { token, me } = await enterAs("calls.html");      // wrong role or token: back to sign-in
 const status = (text) => { $("status").textContent = text; };
 const STATUS_LABEL = { pass: "达标", fail: "未达标", "n/a": "不适用" };
 let terms = [];
@@ -179,17 +178,12 @@ async function openRecord(callId, turn) {
 
 // --- start ----------------------------------------------------------------------------------------
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); search(); });
-const me = await api(token, "/api/me").catch(() => null);
-if (!me || !["agent", "supervisor"].includes(me.role)) {
-  status("令牌无效或无权查看通话记录");
-} else {
-  $("who").textContent = `${me.role === "agent" ? "坐席" : "组长"}：${me.name}`;
-  if (me.role === "agent") {
-    $("back").href = "agent.html";
-    $("back").textContent = "返回坐席助手";
-    $("f-agent").closest("label").hidden = true;
-  }
-  const wanted = new URLSearchParams(location.hash.slice(1));
-  await search();
-  if (wanted.get("call")) openRecord(wanted.get("call"), wanted.get("turn"));
+$("who").textContent = `${me.role === "agent" ? "坐席" : "组长"}：${me.name}`;
+if (me.role === "agent") {
+  $("back").href = "agent.html";
+  $("back").textContent = "返回坐席助手";
+  $("f-agent").closest("label").hidden = true;
 }
+const wanted = new URLSearchParams(location.hash.slice(1));
+await search();
+if (wanted.get("call")) openRecord(wanted.get("call"), wanted.get("turn"));

@@ -14,10 +14,18 @@ export function readToken() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
+// What a person reads when the server refuses (the server's own detail is English, for
+// developers: it goes to the console, not on the page).
+const REFUSAL = {
+  401: "令牌无效或已过期，请重新登录", 403: "无权执行此操作", 404: "未找到", 409: "通话状态已变化（可能已结束）",
+  413: "内容过大", 422: "输入有误，请检查后重试", 429: "请求过多，请稍后再试",
+};
+
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    super(REFUSAL[status] ?? (status >= 500 ? "服务器出错，请稍后再试" : `请求失败（${status}）`));
     this.status = status;
+    this.detail = detail;
   }
 }
 
@@ -26,8 +34,48 @@ export async function api(token, path, { method = "GET", body } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const reply = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await reply.json().catch(() => ({}));
-  if (!reply.ok) throw new ApiError(reply.status, data.detail ?? reply.statusText);
+  if (!reply.ok) {
+    console.warn(`${method} ${path}: ${reply.status}`, data.detail ?? reply.statusText);
+    throw new ApiError(reply.status, data.detail ?? reply.statusText);
+  }
   return data;
+}
+
+// Who may open which page. A page opened with no token, an unknown one or one of another role
+// goes back to the sign-in form, which says why in Chinese.
+export const PAGE_ROLES = { "agent.html": ["agent"], "supervisor.html": ["supervisor"],
+                            "calls.html": ["agent", "supervisor"] };
+const ROLE_LABEL = { agent: "坐席", supervisor: "组长", gateway: "网关" };
+
+export function refusalFor(page, me) {
+  if (!me) return "令牌无效或已过期，请重新输入。";
+  const allowed = PAGE_ROLES[page] ?? [];
+  if (allowed.includes(me.role)) return null;
+  const wanted = allowed.map((r) => ROLE_LABEL[r] ?? r).join("或");
+  return `这是${ROLE_LABEL[me.role] ?? me.role}令牌，不能打开此页面（需要${wanted}令牌）。`;
+}
+
+export async function whoIs(token) {
+  if (!token) return null;
+  try {
+    return await api(token, "/api/me");
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) return null;
+    throw err;
+  }
+}
+
+// Each page starts here: the signed-in principal, or (never returns) back to sign-in.
+export async function enterAs(page) {
+  const token = readToken();
+  const me = await whoIs(token);
+  const refusal = refusalFor(page, me);
+  if (refusal) {
+    if (!me) sessionStorage.removeItem(TOKEN_KEY);
+    location.replace(`index.html#refused=${encodeURIComponent(refusal)}`);
+    return new Promise(() => {});        // the page stops here while the browser navigates
+  }
+  return { token, me };
 }
 
 // Close codes after which reconnecting cannot help (see the server's protocol module).
@@ -72,7 +120,8 @@ export class Subscription {
       if (close.code === 1000) return this.onStatus("closed", close.reason);
       if (REFUSED[close.code]) {
         this.stopped = true;
-        return this.onStatus("refused", `${REFUSED[close.code]}（${close.code}）：${close.reason}`);
+        console.warn(`socket ${this.path} refused: ${close.code}`, close.reason);
+        return this.onStatus("refused", `${REFUSED[close.code]}（${close.code}）`);
       }
       this.onStatus("reconnecting");
       this.retries += 1;

@@ -1,6 +1,31 @@
-// The sign-in form: the token travels in the fragment, never to the server's logs.
-document.getElementById("signin").addEventListener("submit", (e) => {
+// The sign-in form: the token is checked against the page's role before leaving this page (a
+// wrong token stays here with the reason in Chinese) and travels in the fragment, never to the
+// server's logs.
+import { refusalFor, whoIs } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const said = new URLSearchParams(location.hash.slice(1)).get("refused");
+if (said) {
+  $("refusal").textContent = said;
+  history.replaceState(null, "", location.pathname);
+}
+
+$("signin").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const token = document.getElementById("token").value.trim();
-  location.href = `${e.submitter.value}#token=${encodeURIComponent(token)}`;
+  const token = $("token").value.trim();
+  const page = e.submitter.value;
+  $("refusal").textContent = "正在核对令牌…";
+  let me;
+  try {
+    me = await whoIs(token);
+  } catch (err) {
+    $("refusal").textContent = `无法核对令牌：${err.message}`;
+    return;
+  }
+  const refusal = refusalFor(page, me);
+  if (refusal) {
+    $("refusal").textContent = refusal;
+    return;
+  }
+  location.href = `${page}#token=${encodeURIComponent(token)}`;
 });

@@ -1,10 +1,10 @@
 // The supervisor wall: every live call (agent, customer, elapsed time, mood, latest and gravest
 // hint), an alert feed across calls, drill-in to one call, and coaching to that call's agent.
 import {
-  api, clock, el, graver, hintItem, moodMeter, followFloor, readToken, SEVERITY_LABEL, Subscription, TranscriptView,
+  api, clock, el, graver, hintItem, moodMeter, enterAs, followFloor, SEVERITY_LABEL, Subscription, TranscriptView,
 } from "./common.js";
 
-const token = readToken();
+const { token } = await enterAs("supervisor.html");      // wrong role or token: back to sign-in
 const labels = await (await fetch("labels.json")).json();
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $("status").textContent = text; };

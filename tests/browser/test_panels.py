@@ -127,16 +127,32 @@ async def test_a_dropped_socket_resumes_without_gaps_or_duplicates(browser, serv
     assert await agent.evaluate("window.ferrymanCall.socket.received") == [e.id for e in events]
 
 
-async def test_wrong_tokens_are_refused_with_a_clear_code(browser, server, live_call):
+async def test_wrong_tokens_and_wrong_roles_go_back_to_sign_in_with_the_reason_in_chinese(browser, server, live_call):
     unknown = await open_page(browser, server, "agent.html", "not-a-token")
-    await expect(unknown.locator("#status")).to_contain_text("4401")
+    await expect(unknown.locator("#refusal")).to_have_text("令牌无效或已过期，请重新输入。")
+    await expect(unknown.locator("#signin")).to_be_visible()
+    for page, role, said in (("supervisor.html", "gateway", "这是网关令牌"), ("supervisor.html", "agent", "这是坐席令牌"),
+                             ("agent.html", "supervisor", "这是组长令牌"), ("calls.html", "gateway", "需要坐席或组长令牌")):
+        refused = await open_page(browser, server, page, server.token[role])
+        await expect(refused.locator("#refusal")).to_contain_text(said)
+        assert refused.url.endswith("/ui/index.html"), refused.url           # on the sign-in form, no token kept
     call = live_call("d01", agent_id="a1")
     await call.start()
     other_agent = await open_page(browser, server, "agent.html", server.token["agent2"])
     await expect(other_agent.locator("#status")).to_contain_text("等待来电")       # a1's call is not theirs
     await expect(other_agent.locator("#brief-body")).to_be_hidden()
-    gateway_on_wall = await open_page(browser, server, "supervisor.html", server.token["gateway"])
-    await expect(gateway_on_wall.locator("#status")).to_contain_text("4403")
+
+
+async def test_a_wrong_token_on_the_sign_in_form_stays_there(browser, server):
+    page = await browser.new_page()
+    await page.goto(f"{server.http}/ui/")
+    await page.locator("#token").fill("nobody-has-this")
+    await page.get_by_role("button", name="进入坐席助手").click()
+    await expect(page.locator("#refusal")).to_have_text("令牌无效或已过期，请重新输入。")
+    await page.locator("#token").fill(server.token["agent"])
+    await page.get_by_role("button", name="进入班组看板").click()
+    await expect(page.locator("#refusal")).to_contain_text("这是坐席令牌，不能打开此页面")
+    assert page.url.endswith("/ui/")
 
 
 async def test_signing_in_on_the_landing_page_keeps_the_token_out_of_the_address_bar(browser, server):
