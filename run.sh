@@ -27,23 +27,39 @@ setup() {
 }
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
-# downloads are not used); the floor tests put Debian's HAProxy in front of two nodes.
+# downloads are not used); the floor tests put Debian's HAProxy in front of two nodes; the
+# panels are Chinese, so a CJK font (Noto) where none is installed, or they render as boxes.
 # Installed once, with apt, when missing.
+apt_install() {
+  [ $# -eq 0 ] && return
+  echo "installing Debian's $* (apt-get)" >&2
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+missing_cjk_font() {
+  command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh 2>/dev/null | head -1)" ] || echo fonts-noto-cjk
+}
+
 system_packages() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-  [ ${#missing[@]} -eq 0 ] && return
-  echo "installing Debian's ${missing[*]} for the tests (apt-get)" >&2
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  missing+=($(missing_cjk_font))
+  apt_install "${missing[@]}"
+}
+
+# The demo's panels open in this machine's browser: a CJK font if none (best effort: a machine
+# without apt or sudo still runs the demo, with a warning).
+demo_fonts() {
+  apt_install $(missing_cjk_font) || echo "warning: no CJK font installed; Chinese may show as boxes" >&2
 }
 
 case "${1:-}" in
   setup) setup ;;
-  demo)  setup; shift; exec "$VENV/bin/ferryman" demo "$@" ;;
+  demo)  setup; demo_fonts; shift; exec "$VENV/bin/ferryman" demo "$@" ;;
   test)  setup; system_packages; shift; exec "$VENV/bin/python" -m pytest -q "$@" ;;
   bench) setup; shift; exec "$VENV/bin/python" benchmarks/asr_streaming.py "$@" ;;
   *) echo "usage: $0 demo|test|setup|bench [args...]" >&2; exit 2 ;;

@@ -47,11 +47,26 @@ def _uvicorn_server(settings: Settings, access_log: bool = True):
     return uvicorn.Server(config)
 
 
-def cmd_serve(args, settings: Settings) -> None:
+def _listen_on(args, settings: Settings) -> None:
+    """``--host`` / ``--port`` over the settings (serve and demo)."""
     if args.host:
         settings.host = args.host
     if args.port:
         settings.port = args.port
+
+
+def _reachable_host(host: str) -> tuple[str, str]:
+    """Where this process reaches its own server, and the name to print for people: a wildcard
+    address (0.0.0.0, ::) is listened on, not connected to."""
+    import socket
+
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1", socket.gethostname()
+    return host, host
+
+
+def cmd_serve(args, settings: Settings) -> None:
+    _listen_on(args, settings)
     _uvicorn_server(settings).run()
 
 
@@ -82,8 +97,9 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
             serving.result()  # raises the start-up error (model, redis, port)
             raise UsageError("the server stopped during start-up")
         await asyncio.sleep(0.1)
-    base = f"ws://{settings.host}:{settings.port}"
-    ui = f"http://{settings.host}:{settings.port}/ui"
+    local, shown = _reachable_host(settings.host)
+    base = f"ws://{local}:{settings.port}"
+    ui = f"http://{shown}:{settings.port}/ui"
     case = load_case_file(call_json)
     await put_case(base, case, tokens["gateway"])
     call_id = f"demo-{call_json.stem}-{time.strftime('%H%M%S')}"
@@ -114,6 +130,7 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
 
 
 def cmd_demo(args, settings: Settings) -> None:
+    _listen_on(args, settings)
     asyncio.run(_demo(settings, Path(args.call or settings.demo_call), args.speed, args.exit, args.lead_in))
 
 
@@ -331,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lead-in", type=float, default=8.0,
                       help="seconds between the call opening (brief on the agent panel) and its audio")
     demo.add_argument("--exit", action="store_true", help="stop the server when the call ends")
+    demo.add_argument("--host", help="address to listen on (0.0.0.0: every interface, for browsers on other "
+                                     "machines); default FERRYMAN_HOST, 127.0.0.1")
+    demo.add_argument("--port", type=int, help="port; default FERRYMAN_PORT, 8000")
     demo.set_defaults(func=cmd_demo)
 
     replay = sub.add_parser("replay", help="run a recorded call through the pipeline -> JSONL events")

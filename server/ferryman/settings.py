@@ -1,7 +1,7 @@
 """All of Ferryman's configuration, in one pydantic-settings object.
 
 Every field can be set from the environment as ``FERRYMAN_<FIELD>`` (upper case), or from a
-``.env`` file in the working directory. The README lists them.
+``.env`` file in the working directory. docs/settings.md lists them.
 """
 
 from __future__ import annotations

@@ -33,11 +33,13 @@ async def watch_pages(agent_url: str, wall_url: str) -> None:
 
 def test_demo_streams_a_call_into_the_printed_pages_and_exits(tmp_path, corpus, free_port):
     assert Path(CHROMIUM).exists(), "`./run.sh test` installs Debian's chromium"
-    env = {**os.environ, "FERRYMAN_DATA_DIR": str(tmp_path), "FERRYMAN_PORT": str(free_port), "FERRYMAN_AUDIOSOCKET_PORT": "0",
+    env = {**os.environ, "FERRYMAN_DATA_DIR": str(tmp_path), "FERRYMAN_AUDIOSOCKET_PORT": "0",
            "FERRYMAN_DEMO_CALL": str(corpus / "d06.json")}
     env.pop("FERRYMAN_REDIS_URL", None)
     log = tmp_path / "demo.log"    # a file, not a pipe: the server's log must never block it
-    demo = subprocess.Popen([sys.executable, "-m", "ferryman.cli", "demo", "--speed", "3", "--exit", "--lead-in", "3"],
+    env.pop("FERRYMAN_PORT", None)
+    demo = subprocess.Popen([sys.executable, "-m", "ferryman.cli", "demo", "--speed", "3", "--exit", "--lead-in", "3",
+                             "--port", str(free_port)],
                             env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     try:
         head = []
@@ -46,7 +48,7 @@ def test_demo_streams_a_call_into_the_printed_pages_and_exits(tmp_path, corpus, 
             assert line, f"demo ended before printing its pages: {log.read_text()[-2000:]}"
             head.append(line)
         text = "".join(head)
-        agent_url = re.search(r"agent panel: +(http://127\.0\.0\.1:\d+/ui/agent\.html#token=\S{16,})", text)
+        agent_url = re.search(rf"agent panel: +(http://127\.0\.0\.1:{free_port}/ui/agent\.html#token=\S{{16,}})", text)
         wall_url = re.search(r"supervisor wall: +(http://127\.0\.0\.1:\d+/ui/supervisor\.html#token=\S{16,})", text)
         assert agent_url and wall_url, text
         asyncio.run(watch_pages(agent_url.group(1), wall_url.group(1)))
