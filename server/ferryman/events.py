@@ -120,6 +120,14 @@ class CoachEvent(_Event):
     by: str
 
 
+class ListenEvent(_Event):
+    """A supervisor started or stopped listening in to the call (kept on the call's record)."""
+
+    type: Literal["listen"] = "listen"
+    state: Literal["started", "stopped"]
+    by: str
+
+
 class PromiseEvent(_Event):
     """The agent confirmed a captured promise to pay, corrected its amount or date, or withdrew
     it (a misheard promise struck at wrap-up: no amount, no date)."""
@@ -134,7 +142,7 @@ class PromiseEvent(_Event):
 
 
 Event = Annotated[Union[TranscriptEvent, CallEvent, HintEvent, ContactRuleEvent, ChecklistEvent, MoodEvent,
-                        AckEvent, CoachEvent, PromiseEvent],
+                        AckEvent, CoachEvent, ListenEvent, PromiseEvent],
                   Field(discriminator="type")]
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
 

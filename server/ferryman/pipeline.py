@@ -80,6 +80,7 @@ class CallPipeline:
         self._heard_until: dict[Channel, float] = {}    # call time up to which audio came in
         self._final_end: dict[Channel, float] = {}      # call time the last final of a channel ends
         self._closed_finals = 0
+        self._audio_taps: list[Callable[[Channel, float, np.ndarray], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,14 +125,24 @@ class CallPipeline:
             self._heard_until[channel] = offset_s
         return self._channels[channel]
 
-    def push_audio(self, channel: Channel, samples: np.ndarray) -> None:
-        self.open_channel(channel).feed(samples)
+    def add_audio_tap(self, tap: Callable[[Channel, float, np.ndarray], None]) -> None:
+        """``tap(channel, call time of the first sample, samples)`` sees all audio (listen-in)."""
+        self._audio_taps.append(tap)
+
+    def _heard(self, channel: Channel, samples: np.ndarray) -> None:
+        for tap in self._audio_taps:
+            tap(channel, self._heard_until[channel], samples)
         self._heard_until[channel] += len(samples) / ASR_RATE
+
+    def push_audio(self, channel: Channel, samples: np.ndarray) -> None:
+        transcriber = self.open_channel(channel)
+        self._heard(channel, samples)
+        transcriber.feed(samples)
 
     async def push_audio_async(self, channel: Channel, samples: np.ndarray) -> None:
         """``push_audio`` with the VAD off the event loop (live calls)."""
         transcriber = self.open_channel(channel)
-        self._heard_until[channel] += len(samples) / ASR_RATE
+        self._heard(channel, samples)
         await transcriber.feed_async(samples)
 
     async def skip_ahead(self, channel: Channel, seconds: float) -> None:

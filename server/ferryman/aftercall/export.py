@@ -8,7 +8,16 @@ import io
 import json
 from datetime import datetime, timezone
 
-from ferryman.events import AckEvent, CoachEvent, ContactRuleEvent, Event, HintEvent, PromiseEvent, TranscriptEvent
+from ferryman.events import (
+    AckEvent,
+    CoachEvent,
+    ContactRuleEvent,
+    Event,
+    HintEvent,
+    ListenEvent,
+    PromiseEvent,
+    TranscriptEvent,
+)
 
 CSV_COLUMNS = ["call_id", "case_id", "agent_id", "agent_name", "customer", "state", "started_at", "ended_at",
                "duration_s", "disposition", "promise_amount", "promise_due", "hints", "summary"]
@@ -20,7 +29,7 @@ def _iso(epoch: float | None) -> str | None:
 
 def call_record(summary: dict, wrapup: dict | None, events: list[Event]) -> dict:
     """Everything kept of one call: who and when, the wrap-up, the cards (hints and contact-rule
-    breaches) and who acknowledged them, the coaching, the promise, the transcript."""
+    breaches) and who acknowledged them, the coaching, who listened in, the promise, the transcript."""
     return {
         **{k: summary.get(k) for k in ("call_id", "case_id", "agent_id", "agent_name", "customer", "state")},
         "started_at": _iso(summary.get("started_at")), "ended_at": _iso(summary.get("ended_at")),
@@ -31,6 +40,7 @@ def call_record(summary: dict, wrapup: dict | None, events: list[Event]) -> dict
         "contact_rules": [_card(e) for e in events if isinstance(e, ContactRuleEvent)],
         "acks": [{"t": e.t, "hint_id": e.hint_id, "by": e.by} for e in events if isinstance(e, AckEvent)],
         "coaching": [{"t": e.t, "text": e.text, "by": e.by} for e in events if isinstance(e, CoachEvent)],
+        "listens": [{"t": e.t, "state": e.state, "by": e.by} for e in events if isinstance(e, ListenEvent)],
         "promises": [{"t": e.t, "status": e.status, "amount": e.amount, "due": e.due, "by": e.by}
                      for e in events if isinstance(e, PromiseEvent)],
         "transcript": [{"channel": e.channel, "utterance": e.utterance, "start": e.start, "end": e.end, "text": e.text}

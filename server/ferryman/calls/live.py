@@ -97,9 +97,11 @@ class LiveCalls:
                  reconnect_grace_s: float = 5.0, admission: Admission | None = None,
                  on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None,
                  node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None,
-                 contact_check: ContactCheck | None = None):
+                 contact_check: ContactCheck | None = None,
+                 audio_tap: Callable[[str], Callable] | None = None):
+        """``audio_tap(call_id)``: what sees a new call's audio besides the ASR (listen-in)."""
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
-        self._contact_check = contact_check
+        self._contact_check, self._audio_tap = contact_check, audio_tap
         self._grace = reconnect_grace_s
         self._admission = admission or Admission(capacity=1_000_000)
         self._on_final, self._on_redis_error = on_final, on_redis_error
@@ -203,6 +205,8 @@ class LiveCalls:
         clock = WallClock(started_at=float(info["started_at"])) if taking_over else WallClock()
         pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
                              agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final)
+        if self._audio_tap is not None:
+            pipeline.add_audio_tap(self._audio_tap(call_id))
         call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))
         try:
             if taking_over:

@@ -244,15 +244,17 @@ def _stop_orphan(url_file: Path) -> None:
     url_file.unlink(missing_ok=True)
 
 
-def async_client(url: str, max_connections: int = 100, wait_s: float = 10.0, retries: int = 5) -> aioredis.Redis:
+def async_client(url: str, max_connections: int = 100, wait_s: float = 10.0, retries: int = 5,
+                 decode: bool = True) -> aioredis.Redis:
     """A client that rides out short outages (a Redis restart) by retrying with backoff.
 
     Its pool holds at most ``max_connections``; a command that finds them all busy waits up to
     ``wait_s`` for one instead of failing (a burst of sockets queues, it does not break).
     ``retries=0`` for the event writer: a transaction whose reply was lost must not be sent
-    again blindly (``EventBus.append`` checks whether it landed first)."""
+    again blindly (``EventBus.append`` checks whether it landed first). ``decode`` False: replies
+    as bytes (listen-in audio)."""
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=wait_s, decode_responses=True, socket_connect_timeout=2,
+        url, max_connections=max_connections, timeout=wait_s, decode_responses=decode, socket_connect_timeout=2,
         health_check_interval=10, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError])
     return aioredis.Redis.from_pool(pool)

@@ -16,6 +16,7 @@ from ferryman.aftercall.history import CaseHistory
 from ferryman.aftercall.search import warm_up as search_warm_up
 from ferryman.bus.spill import SpillReplayer
 from ferryman.bus.streams import EventBus
+from ferryman.calls.listen import AudioTap
 from ferryman.calls.live import Admission, LiveCalls
 from ferryman.calls.nodes import NodeRegistry
 from ferryman.calls.registry import CallRegistry
@@ -39,6 +40,7 @@ from ferryman.web.contact import router as contact_router
 from ferryman.web.guards import BodyLimit, SecurityHeaders
 from ferryman.web.health import router as health_router
 from ferryman.web.ingest_ws import ingest_socket
+from ferryman.web.listen import listen_socket
 from ferryman.web.review import router as review_router
 from ferryman.web.services import Services
 from ferryman.web.subscribe import calls_socket, floor_socket
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
             await svc.bus.hub.close()
             await svc.bus.close_clients(keep=svc.redis)
             await svc.redis.aclose()
+            await svc.audio_redis.aclose()
             if svc.embedded_redis:
                 await asyncio.to_thread(svc.embedded_redis.stop)
 
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
+    app.add_api_websocket_route("/ws/calls/{call_id}/listen", listen_socket)
     app.add_api_websocket_route("/ws/floor", floor_socket)
     app.add_api_websocket_route("/ws/gateways/freeswitch", freeswitch_socket)
     app.add_api_websocket_route("/ws/gateways/genesys", genesys_socket)
@@ -116,6 +120,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     client = async_client(url, settings.redis_connections)
     readers = async_client(url, settings.redis_stream_readers)
     writer = async_client(url, settings.redis_connections, retries=0)
+    audio = async_client(url, settings.redis_connections, decode=False)    # listen-in: bytes, not text
     policies = PolicyStore(client)
     await asyncio.to_thread(prepare_hints)
     await asyncio.to_thread(search_warm_up)      # the search's stop words (jieba is the hints' own)
@@ -139,7 +144,8 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
                           on_started=metrics.calls_started.inc)
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
                       on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
-                      node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check)
+                      node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check,
+                      audio_tap=lambda call_id: AudioTap(audio, call_id))
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
@@ -147,7 +153,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
                     bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
                     CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
-                    contacts, search)
+                    contacts, search, audio)
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention,

@@ -48,6 +48,7 @@ class Services:
     history: CaseHistory
     contacts: ContactLog
     search: SearchIndex
+    audio_redis: aioredis.Redis       # replies as bytes: listen-in audio
 
 
 def services(connection: HTTPConnection) -> Services:
