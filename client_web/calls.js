@@ -35,6 +35,7 @@ function query() {
   const form = new FormData($("filters"));
   const params = new URLSearchParams();
   for (const [key, value] of form.entries()) if (String(value).trim()) params.set(key, String(value).trim());
+  params.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);     // the days are the reader's days
   return params;
 }
 
@@ -62,7 +63,10 @@ async function search() {
     terms = found.terms;
     $("records-body").replaceChildren(...(found.calls.length ? found.calls.map(row)
       : [el("tr", { class: "empty" }, el("td", { colspan: 8, text: "没有符合条件的通话" }))]));
-    $("records-more").hidden = !found.more;
+    $("records-more").hidden = !(found.more || found.truncated);
+    $("records-more").textContent = found.truncated
+      ? "只查找了最近的部分记录（常用词太多），更早的通话可能未列出；请缩小日期范围或加上其他条件。"
+      : "结果较多，仅显示最新的部分；请缩小条件。";
     fillDispositions(found.dispositions);
     status(`共 ${found.calls.length} 通`);
   } catch (err) {

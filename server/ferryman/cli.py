@@ -112,6 +112,8 @@ async def _demo(settings: Settings, call_json: Path, speed: float, exit_after: b
         if event.type == "transcript" and event.final:
             who = "坐席" if event.channel == "agent" else "客户"
             print(f"  [{event.t:6.1f}s] {who}: {event.text}", flush=True)
+        elif event.type == "contact_rule":
+            print(f"  [{event.t:6.1f}s]   ▶ 拨打规则：{event.title} — {event.detail}", flush=True)
         elif event.type == "hint":
             print(f"  [{event.t:6.1f}s]   ▶ 提示（{event.code}）{event.title} — {event.suggestion}", flush=True)
 

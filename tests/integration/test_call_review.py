@@ -103,5 +103,18 @@ def test_a_team_lead_accepts_a_proposed_topic_into_the_case(server, reviewed):
         accepted = httpx.post(url, json={"topic": "工作单位"}, headers=server.headers())
         assert accepted.status_code == 200 and accepted.json()["sensitive_topics"] == ["工作单位"]
     assert api(server, f"/calls/{d06['call_id']}/record").json()["wrapup"]["proposed_topics"] == proposed[1:]
+    case = httpx.get(f"{server.http}/api/cases/{d06['case_id']}", headers=server.headers()).json()
+    httpx.put(f"{server.http}/api/cases/{d06['case_id']}", json={**case, "sensitive_topics": []},
+              headers=server.headers("gateway")).raise_for_status()               # the CRM uploads it again
+    again = httpx.get(f"{server.http}/api/cases/{d06['case_id']}", headers=server.headers()).json()
+    assert again["sensitive_topics"] == ["工作单位"]                               # what the lead accepted stays
     assert httpx.post(f"{server.http}/api/cases/nope/sensitive-topics", json={"topic": "家人"},
                       headers=server.headers()).status_code == 404
+
+
+def test_days_are_read_in_a_time_zone_and_odd_days_are_refused(server, reviewed):
+    d07 = reviewed["d07"]
+    today = api(server, f"/calls/{d07['call_id']}/record").json()["started_at"][:10]      # UTC date
+    assert listed(server, case_id=d07["case_id"], since=today, until=today, tz="UTC") == [d07["call_id"]]
+    for bad in ({"until": "9999-12-31"}, {"since": "0001-01-01"}, {"tz": "Mars/Base"}):
+        assert api(server, "/records", **bad).status_code == 422, bad

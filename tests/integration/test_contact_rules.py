@@ -109,9 +109,12 @@ def test_the_same_hour_is_allowed_in_the_debtors_own_time_zone(server, rules, co
 def test_the_fourth_effective_contact_of_the_day_raises_the_card(server, rules, case_id):
     rules(calling_hours={"start": "00:00", "end": "24:00"})        # only the daily cap, at any hour of CI
     reached = register(server, case_id)[0]
-    place(server, reached, ("agent", "您好。"), ("customer", "喂，我是。"))           # the debtor spoke: 1
+    place(server, reached, ("agent", "您好，请问是王建国先生吗？"), ("customer", "是我，你们又有什么事？"))   # 1
     unanswered = register(server, case_id)[0]
-    place(server, unanswered, ("agent", "您好，请问有人吗？"))                        # nobody spoke: not a contact
+    place(server, unanswered, ("agent", "您好，请问有人吗？"), ("customer", "喂？"))    # a "喂？" is nobody: not one
+    someone_else = register(server, case_id)[0]
+    place(server, someone_else, ("agent", "您好，请问是王建国先生吗？"),
+          ("customer", "他不在家，我是他老婆，你们找他什么事？"))                     # not the debtor: not one
     for ref in ("dialer-1", "dialer-2", "dialer-2"):                               # the dialer's own: 2 (once each)
         assert api(server, "POST", f"/cases/{case_id}/contacts", role="gateway", json={"ref": ref}).status_code == 201
     status = api(server, "GET", f"/cases/{case_id}/contact-status").json()
@@ -146,9 +149,20 @@ def test_a_registered_complaint_holds_contact_until_a_supervisor_releases_it(ser
 def test_the_rules_are_validated_and_only_a_supervisor_changes_them(server, rules):
     current = api(server, "GET", "/contact-rules", role="agent").json()
     assert current["calling_hours"] == {"start": "08:00", "end": "22:00"} and current["max_contacts_per_day"] == 3
+    typo = {**current["cards"], "calling_hours": {**current["cards"]["calling_hours"], "detail": "当地 {local_tme}"}}
+    probe = {**current["cards"], "calling_hours": {**current["cards"]["calling_hours"], "title": "{placed_at.year}"}}
     for change in ({"timezone": "Mars/Base"}, {"calling_hours": {"start": "22:00", "end": "08:00"}},
-                   {"max_contacts_per_day": 0}, {"calling_hours": {"start": "8am", "end": "22:00"}}):
+                   {"max_contacts_per_day": 0}, {"calling_hours": {"start": "8am", "end": "22:00"}},
+                   {"cards": typo}, {"cards": probe}):
         assert api(server, "PUT", "/contact-rules", json={**current, **change}).status_code == 422, change
     assert api(server, "PUT", "/contact-rules", role="agent", json=current).status_code == 403
     assert api(server, "PUT", "/contact-rules", json={**current, "max_contacts_per_day": 5}).status_code == 200
     assert api(server, "GET", "/contact-rules").json()["max_contacts_per_day"] == 5
+
+
+def test_a_placement_far_from_now_is_refused(server, case_id):
+    for placed_at in ("0001-01-01T00:00:00+05:00", "2099-12-31T23:00:00+08:00", "2026-11-29T22:30:00"):
+        answer = api(server, "POST", "/calls", role="gateway",
+                     json={"call_id": f"far-{uuid.uuid4().hex[:6]}", "case_id": case_id, "agent_id": "a1",
+                           "placed_at": placed_at})
+        assert answer.status_code == 422, (placed_at, answer.text)         # no zone, or not within two days

@@ -20,7 +20,7 @@ from ferryman.events import (
 )
 
 CSV_COLUMNS = ["call_id", "case_id", "agent_id", "agent_name", "customer", "state", "started_at", "ended_at",
-               "duration_s", "disposition", "promise_amount", "promise_due", "hints", "summary"]
+               "duration_s", "disposition", "promise_amount", "promise_due", "hints", "contact_rules", "summary"]
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -69,5 +69,6 @@ def csv_text(records: list[dict]) -> str:
         promise = wrapup.get("promise") or {}
         writer.writerow({**r, "disposition": wrapup.get("disposition", ""), "promise_amount": promise.get("amount"),
                          "promise_due": promise.get("due"), "hints": ";".join(h["code"] for h in r["hints"]),
+                         "contact_rules": ";".join(c["title"] for c in r["contact_rules"]),
                          "summary": " / ".join(line["text"] for line in wrapup.get("summary", []))})
     return out.getvalue()

@@ -294,10 +294,10 @@ def _escalations(call: _Call, rubric: Rubric) -> tuple[ScoreItem, int, int]:
         details.append(Line(text=rubric.say("escalation_line", t=_sec(hint.t), reply=reply, mood=mood),
                             source=hint_source(hint)))
         sources += [hint_source(hint)] + [final_source(f) for f in turn if timely]
-    share = earned / possible
+    share = earned / possible if possible else None       # reply_share 1 and no reply: nothing to score
     finding = rubric.say("escalations_summary", count=len(hints), answered=answered, recovered=recovered)
-    return _scored("escalations", rubric, share, share >= r.pass_share, finding, details, sources), \
-        len(hints), answered
+    return _scored("escalations", rubric, share, share is not None and share >= r.pass_share, finding, details,
+                   sources), len(hints), answered
 
 
 def _plans(call: _Call, case: Case | None, rubric: Rubric) -> ScoreItem:

@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from ferryman.events import CallEvent, Event, HintEvent, TranscriptEvent
+from ferryman.events import CallEvent, ContactRuleEvent, Event, HintEvent, TranscriptEvent
 from ferryman.zhtext import to_simplified
 
 DAY_S = 86_400
@@ -211,7 +211,7 @@ class SearchIndex:
             self._stage_turn(pipe, event)
         elif isinstance(event, CallEvent) and event.state == "started":
             self._stage_call(pipe, event)
-        elif isinstance(event, HintEvent):
+        elif isinstance(event, (HintEvent, ContactRuleEvent)):
             self._post(pipe, [self.key("code", event.code)], event.call_id, self._clock())
 
     def _post(self, pipe, keys: list[str], member: str, score: float, nx: bool = False) -> None:

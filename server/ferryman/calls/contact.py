@@ -14,6 +14,7 @@ becomes a critical card on the agent's panel and an alert on the wall, and stays
 from __future__ import annotations
 
 import re
+import string
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -66,12 +67,30 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+# The {fields} a card's wording may use, per rule (facts of every check, then the rule's own).
+FACTS = ("placed_at", "local_time", "local_date", "timezone")
+FIGURES = {"calling_hours": ("start", "end"), "daily_contacts": ("contacts", "limit", "nth"),
+           "complaint_hold": ("registered_on", "note")}
+
+
 class CardText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1)
     detail: str = Field(min_length=1)
     suggestion: str = Field(min_length=1)
+
+    def check_fields(self, rule: str) -> None:
+        """Every {field} must be one the check fills (a typo would fail at a call's start)."""
+        allowed = {*FACTS, *FIGURES[rule]}
+        for text in (self.title, self.detail, self.suggestion):
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"{rule}: {exc} in {text!r}") from None
+            unknown = sorted(n for n in names if n not in allowed)
+            if unknown:
+                raise ValueError(f"{rule}: unknown field {{{unknown[0]}}} (may use {', '.join(sorted(allowed))})")
 
 
 class ContactRules(BaseModel):
@@ -95,6 +114,8 @@ class ContactRules(BaseModel):
         missing = [rule for rule in RULES if rule not in cards]
         if missing:
             raise ValueError(f"cards missing for {', '.join(missing)}")
+        for rule, words in cards.items():
+            words.check_fields(rule)
         return cards
 
 
@@ -124,6 +145,17 @@ class Breach(BaseModel):
     detail: str
     suggestion: str
     facts: dict = Field(default_factory=dict)
+
+
+PLACEMENT_WINDOW = timedelta(days=2)
+
+
+def plausible_placement(placed_at: datetime | None) -> datetime | None:
+    """A ``placed_at`` a dialer may give: within two days of now (a validator for the models
+    that carry one; a year-0001 placement is a mistake, not a call)."""
+    if placed_at is not None and abs(placed_at - datetime.now(timezone.utc)) > PLACEMENT_WINDOW:
+        raise ValueError("placed_at must be within two days of now")
+    return placed_at
 
 
 def debtor_zone(rules: ContactRules, case_timezone: str | None) -> ZoneInfo:

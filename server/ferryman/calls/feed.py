@@ -53,11 +53,12 @@ async def resolve_party(cases: CaseStore, registry: CallRegistry, call_id: str, 
     """The case and agent of ``call_id``: as the connection names them, completed from the
     dialer's registration (waited for up to ``wait_s``). Without either, a protocol that streams
     whatever the PBX taps (``case_optional``) goes on without a case; ours refuses (4404)."""
-    placed_at = None
+    # a connection that names its case and agent does not wait for the dialer, but a registration
+    # already there still says when the call was placed (the contact rules)
+    registration = await (registry.get(call_id) if case_id and agent_id else registry.wait_for(call_id, wait_s))
+    placed_at = registration.placed_at.timestamp() if registration and registration.placed_at else None
     if not (case_id and agent_id):
-        registration = await registry.wait_for(call_id, wait_s)
         if registration is not None:
-            placed_at = registration.placed_at.timestamp() if registration.placed_at else None
             if case_id and case_id != registration.case_id:
                 raise ProtocolError(CloseCode.BAD_MESSAGE, f"the connection names case {case_id}; the call is "
                                                            f"registered for case {registration.case_id}")

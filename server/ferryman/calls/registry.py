@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import datetime
 from typing import Awaitable, Callable, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ferryman.calls.contact import plausible_placement
 from ferryman.events import Channel
 from ferryman.ids import AgentIdField, IdField
 from ferryman.records.summaries import call_key
@@ -40,6 +42,11 @@ class Registration(BaseModel):
     legs: dict[Channel, IdField] = Field(default_factory=dict, description="PBX leg ids (channel UUIDs)")
     placed_at: AwareDatetime | None = Field(None, description="when the call is placed (ISO 8601 with a zone); "
                                                               "unset: when its audio starts")
+
+    @field_validator("placed_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        return plausible_placement(value)
 
     @field_validator("legs")
     @classmethod

@@ -12,6 +12,12 @@ def case_key(case_id: str) -> str:
     return f"case:{case_id}"
 
 
+def accepted_topics_key(case_id: str) -> str:
+    """Sensitive topics a team lead accepted from a wrap-up: kept apart from the case the CRM
+    uploads (an upload replaces the case, not what the lead added)."""
+    return f"casetopics:{case_id}"
+
+
 class CaseStore:
     """``keep_s``: a case not uploaded again for this long expires (retention; None = kept)."""
 
@@ -19,8 +25,22 @@ class CaseStore:
         self._redis, self._keep_s = redis, keep_s
 
     async def get(self, case_id: str) -> Case | None:
-        raw = await self._redis.get(case_key(case_id))
-        return Case.model_validate_json(raw) if raw else None
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(case_key(case_id))
+        pipe.smembers(accepted_topics_key(case_id))
+        raw, accepted = await pipe.execute()
+        if not raw:
+            return None
+        case = Case.model_validate_json(raw)
+        added = sorted(set(accepted) - set(case.sensitive_topics))
+        return case.model_copy(update={"sensitive_topics": [*case.sensitive_topics, *added]}) if added else case
+
+    async def accept_topic(self, case_id: str, topic: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(accepted_topics_key(case_id), topic)
+        if self._keep_s:
+            pipe.expire(accepted_topics_key(case_id), self._keep_s)
+        await pipe.execute()
 
     async def put(self, case: Case) -> None:
         await self._redis.set(case_key(case.case_id), case.model_dump_json(), ex=self._keep_s)

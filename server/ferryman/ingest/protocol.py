@@ -17,11 +17,13 @@ and they go through the same pipeline (hints, records, panels) as transcribed au
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import IntEnum
 from typing import Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ferryman.calls.contact import plausible_placement
 from ferryman.events import Channel
 from ferryman.ids import AgentIdField, IdField, describe_id_rule, valid_id
 
@@ -68,6 +70,11 @@ class StartMessage(BaseModel):
     channel: Channel | None = Field(None, description="required when channels == 1")
     placed_at: AwareDatetime | None = Field(None, description="when the dialer placed the call (ISO 8601 "
                                                               "with a zone), for the contact rules")
+
+    @field_validator("placed_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        return plausible_placement(value)
 
     @model_validator(mode="after")
     def _mono_names_its_channel(self) -> "StartMessage":

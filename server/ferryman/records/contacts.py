@@ -6,9 +6,10 @@
     complaint:{case_id}    JSON of the case's registered complaint (``calls.contact.Complaint``)
     contactrules           JSON of the team lead's contact rules (else ``contact_rules.yaml``)
 
-A call counts as a contact from its first customer final: staged in that event's transaction,
-with the call's case and start time read inside Redis (a script), so nothing reads before the
-write. Kept for the retention period like the rest of a call.
+A call counts as a contact once the customer has said a few words on it (the wrap-up's "somebody
+answered" threshold) and unless someone other than the debtor answered (a third-party card takes
+it back out): staged in those events' transactions, with the call's case and start time read
+inside Redis (a script), so nothing reads before the write. Entries past retention drop out.
 """
 
 from __future__ import annotations
@@ -28,19 +29,31 @@ from ferryman.calls.contact import (
     local_day,
 )
 from ferryman.cases.schema import Case
-from ferryman.events import Event, TranscriptEvent
+from ferryman.events import Event, HintEvent, TranscriptEvent
 from ferryman.records.summaries import call_key
 
 RULES_KEY = "contactrules"
 EXTERNAL = "ext:"
+# A customer final: count its characters on the call; once the customer has said enough (and
+# nobody else answered), the call is one contact with the debtor. Old entries leave the set.
 _COUNT_CONTACT = """
 local case_id = redis.call('HGET', KEYS[1], 'case_id')
 if not case_id or case_id == '' then return 0 end
+local said = redis.call('HINCRBY', KEYS[1], 'customer_chars', ARGV[4])
+if said < tonumber(ARGV[5]) or redis.call('HEXISTS', KEYS[1], 'third_party') == 1 then return 0 end
 local started = redis.call('HGET', KEYS[1], 'started_at') or ARGV[2]
 local key = 'contacts:' .. case_id
 redis.call('ZADD', key, 'NX', started, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
 redis.call('EXPIRE', key, ARGV[3])
 return 1
+"""
+# Someone other than the debtor answered: the call is not a contact with the debtor.
+_NOT_THE_DEBTOR = """
+redis.call('HSET', KEYS[1], 'third_party', 1)
+local case_id = redis.call('HGET', KEYS[1], 'case_id')
+if case_id and case_id ~= '' then redis.call('ZREM', 'contacts:' .. case_id, ARGV[1]) end
+return 0
 """
 
 
@@ -55,12 +68,21 @@ def complaint_key(case_id: str) -> str:
 class ContactLog:
     """The projection (``stage``) and the reads and writes of the contact rules' facts."""
 
-    def __init__(self, client: aioredis.Redis, keep_s: int = 180 * 86_400):
+    def __init__(self, client: aioredis.Redis, keep_s: int = 180 * 86_400, min_customer_chars: int | None = None):
+        """``min_customer_chars``: what the customer must have said for the call to count (by
+        default the wrap-up's threshold for "nobody really answered")."""
+        from ferryman.aftercall.wrapup import load_wrapup_rules
+
         self._redis, self._keep_s = client, keep_s
+        self._min_chars = load_wrapup_rules().min_customer_chars if min_customer_chars is None else min_customer_chars
 
     def stage(self, pipe, event: Event) -> None:
+        key = call_key(event.call_id)
         if isinstance(event, TranscriptEvent) and event.final and event.channel == "customer" and event.text.strip():
-            pipe.eval(_COUNT_CONTACT, 1, call_key(event.call_id), event.call_id, time.time(), self._keep_s)
+            said = len("".join(event.text.split()))
+            pipe.eval(_COUNT_CONTACT, 1, key, event.call_id, time.time(), self._keep_s, said, self._min_chars)
+        elif isinstance(event, HintEvent) and event.code == "third_party":
+            pipe.eval(_NOT_THE_DEBTOR, 1, key, event.call_id)
 
     # -- the rules ---------------------------------------------------------------------------
     async def rules(self) -> ContactRules:
@@ -84,8 +106,9 @@ class ContactLog:
         """A contact made outside Ferryman (the dialer's, another system's); once per ``ref``."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.zadd(contacts_key(case_id), {EXTERNAL + ref: at}, nx=True)
+        pipe.zremrangebyscore(contacts_key(case_id), "-inf", f"({time.time() - self._keep_s}")
         pipe.expire(contacts_key(case_id), self._keep_s)
-        added, _ = await pipe.execute()
+        added, *_ = await pipe.execute()
         return bool(added)
 
     # -- complaints --------------------------------------------------------------------------

@@ -101,6 +101,8 @@ async def case_history(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> li
     if not summary["case_id"]:
         return []
     records = await svc.history.recent(summary["case_id"], except_call=call_id)
+    case = await svc.cases.get(summary["case_id"])
+    records = [still_proposed(r, case) for r in records]
     if who.role == "agent":          # what the next call needs; not how another agent was rated
         records = [{k: v for k, v in r.items() if k in AGENT_SEES} for r in records]
     return records
@@ -108,6 +110,12 @@ async def case_history(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> li
 
 AGENT_SEES = ("call_id", "case_id", "disposition", "disposition_label", "promise", "summary", "situation",
               "avoid_topics", "proposed_topics", "by", "saved_at")
+
+
+def still_proposed(wrapup: dict, case) -> dict:
+    """A saved wrap-up's proposed topics less those the case lists by now (a lead accepted them)."""
+    listed = set(case.sensitive_topics) if case else set()
+    return {**wrapup, "proposed_topics": [t for t in wrapup.get("proposed_topics", []) if t not in listed]}
 
 
 class SensitiveTopic(BaseModel):
@@ -118,13 +126,10 @@ class SensitiveTopic(BaseModel):
 async def accept_sensitive_topic(case_id: CaseIdPath, body: SensitiveTopic, svc: ServicesDep, _: Supervisor) -> dict:
     """A team lead accepts a topic a wrap-up proposed (it surfaced on a call, the case did not list
     it): the next calls on the case raise avoid_topic for it."""
-    case = await svc.cases.get(case_id)
-    if case is None:
+    if await svc.cases.get(case_id) is None:
         raise HTTPException(404, f"case {case_id} not found")
-    if body.topic not in case.sensitive_topics:
-        case = case.model_copy(update={"sensitive_topics": [*case.sensitive_topics, body.topic]})
-        await svc.cases.put(case)
-    return {"case_id": case_id, "sensitive_topics": case.sensitive_topics}
+    await svc.cases.accept_topic(case_id, body.topic)
+    return {"case_id": case_id, "sensitive_topics": (await svc.cases.get(case_id)).sensitive_topics}
 
 
 # -- promises followed up ------------------------------------------------------------------------

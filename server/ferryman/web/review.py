@@ -8,32 +8,40 @@ so a list re-scores a call only when something was added to it (a promise confir
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ferryman.aftercall.export import call_record
-from ferryman.aftercall.scorecard import Scorecard, score_call
-from ferryman.aftercall.search import SearchHit, SearchQuery, SearchResults
-from ferryman.aftercall.wrapup import Wrapup, draft_wrapup, load_wrapup_rules
+from ferryman.aftercall.scorecard import RUBRIC_FILE, Scorecard, score_call
+from ferryman.aftercall.search import SearchHit, SearchQuery, SearchResults, query_terms
+from ferryman.aftercall.wrapup import RULES_FILE, Wrapup, draft_wrapup, load_wrapup_rules
 from ferryman.bus.streams import TERMINAL_STATES
+from ferryman.calls.contact import zone
 from ferryman.events import Event
 from ferryman.ids import CallIdPath
 from ferryman.records.summaries import call_key, events_key
+from ferryman.web.aftercall import still_proposed
 from ferryman.web.api import Reader, visible_call
 from ferryman.web.auth import Principal
 from ferryman.web.services import Services, ServicesDep
 from ferryman.web.views import call_summary
 
 router = APIRouter(prefix="/api")
-SEARCH_TURNS = 100          # turns a word search brings back before the other filters apply
+SEARCH_ROUNDS = 5           # pages of 100 search results the calls list reads at most
+# what a cached score was computed with: a rubric or wrap-up edit makes every cached score stale
+RULES_STAMP = hashlib.sha1((RUBRIC_FILE.read_bytes() + RULES_FILE.read_bytes())).hexdigest()[:12]
 
 
 class Filters(BaseModel):
     q: str = Field("", max_length=200, description="words said on the call (all of them, in one turn)")
+    tz: str | None = Field(None, description="the time zone the dates are days of (IANA); default: the "
+                                             "contact rules' (Asia/Shanghai)")
     agent_id: str | None = None
     case_id: str | None = None
     code: str | None = Field(None, description="calls that raised this hint code")
@@ -45,15 +53,32 @@ class Filters(BaseModel):
     violations: bool | None = Field(None, description="true: only calls with compliance violations")
     limit: int = Field(50, ge=1, le=200)
 
+    @field_validator("since", "until")
+    @classmethod
+    def _sane_day(cls, day: date | None) -> date | None:
+        if day is not None and not date(2000, 1, 1) <= day <= date(2100, 1, 1):
+            raise ValueError("a day between 2000 and 2100")
+        return day
 
-def _day_bounds(since: date | None, until: date | None) -> tuple[float | None, float | None]:
-    first = datetime.combine(since, time()).timestamp() if since else None
-    last = datetime.combine(until + timedelta(days=1), time()).timestamp() - 0.001 if until else None
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)
+        return value
+
+
+def _day_bounds(filters: Filters, tz: ZoneInfo) -> tuple[float | None, float | None]:
+    """The first and last epoch second of the filter's days, in ``tz``."""
+    first = datetime.combine(filters.since, time(), tz).timestamp() if filters.since else None
+    last = datetime.combine(filters.until + timedelta(days=1), time(), tz).timestamp() - 0.001 \
+        if filters.until else None
     return first, last
 
 
-def _search_query(filters: Filters, who: Principal, limit: int) -> SearchQuery:
-    since, until = _day_bounds(filters.since, filters.until)
+async def _search_query(svc: Services, filters: Filters, who: Principal, limit: int) -> SearchQuery:
+    tz = zone(filters.tz or (await svc.contacts.rules()).timezone)
+    since, until = _day_bounds(filters, tz)
     return SearchQuery(text=filters.q, agent_id=filters.agent_id, case_id=filters.case_id, code=filters.code,
                        since=since, until=until, limit=limit,
                        agent_scope=who.agent_id if who.role == "agent" else None)
@@ -62,30 +87,44 @@ def _search_query(filters: Filters, who: Principal, limit: int) -> SearchQuery:
 @router.get("/search", response_model=SearchResults)
 async def search(filters: Annotated[Filters, Query()], svc: ServicesDep, who: Reader) -> SearchResults:
     """The turns in which all the words were said, newest first (each links to its call and turn)."""
-    return await svc.search.search(_search_query(filters, who, min(filters.limit, 100)))
+    return await svc.search.search(await _search_query(svc, filters, who, min(filters.limit, 100)))
 
 
 @router.get("/records")
 async def list_calls(filters: Annotated[Filters, Query()], svc: ServicesDep, who: Reader) -> dict:
     """The calls page: calls matching the filters, newest first, each with its disposition,
-    score, violations and (with words) the turns that matched."""
-    found = await svc.search.search(_search_query(filters, who, SEARCH_TURNS if filters.q else 100))
-    matched: dict[str, list[SearchHit]] = {}
-    for hit in found.hits:
-        matched.setdefault(hit.call_id, []).append(hit)
-    rows = []
-    for call_id, hits in matched.items():
-        summary = await call_summary(svc, call_id)
-        if summary is None or not who.may_see_call(summary["agent_id"]):
-            continue
-        row = {**summary, **await review_facts(svc, summary),
-               "turns": [h.model_dump() for h in hits if h.utterance is not None]}
-        if _keeps(filters, row):
-            rows.append(row)
-        if len(rows) == filters.limit:
+    score, violations and (with words) the turns that matched. The search is walked page by page
+    (older each time) until ``limit`` calls pass the filters or ``SEARCH_ROUNDS`` pages were read."""
+    query = await _search_query(svc, filters, who, 100)
+    rows: dict[str, dict] = {}
+    more = truncated = False
+    for _ in range(SEARCH_ROUNDS):
+        found = await svc.search.search(query)
+        truncated |= found.truncated
+        for hit in found.hits:
+            await _add_hit(svc, who, filters, rows, hit)
+        kept = [r for r in rows.values() if r is not None]
+        more = found.more
+        if len(kept) >= filters.limit or not found.more or not found.hits:
             break
-    return {"calls": rows, "terms": found.terms, "more": found.more or len(rows) == filters.limit,
+        query = query.model_copy(update={"until": min(h.said_at for h in found.hits) - 0.000_001})
+    kept = [r for r in rows.values() if r is not None]
+    return {"calls": kept[:filters.limit], "terms": query_terms(filters.q) if filters.q else [],
+            "more": more or len(kept) > filters.limit, "truncated": truncated,
             "dispositions": load_wrapup_rules().dispositions}
+
+
+async def _add_hit(svc: Services, who: Principal, filters: Filters, rows: dict, hit: SearchHit) -> None:
+    """The hit's call as a row (once; None when it does not pass), its turn added to the row."""
+    if hit.call_id not in rows:
+        summary = await call_summary(svc, hit.call_id)
+        row = None
+        if summary is not None and who.may_see_call(summary["agent_id"]):
+            row = {**summary, **await review_facts(svc, summary), "turns": []}
+            row = row if _keeps(filters, row) else None
+        rows[hit.call_id] = row
+    if rows[hit.call_id] is not None and hit.utterance is not None:
+        rows[hit.call_id]["turns"].append(hit.model_dump())
 
 
 def _keeps(filters: Filters, row: dict) -> bool:
@@ -113,11 +152,11 @@ async def review_facts(svc: Services, summary: dict) -> dict:
     last = await svc.redis.xrevrange(events_key(call_id), count=1)
     last_id = last[0][0] if last else ""
     facts = json.loads(cached) if cached else None
-    if facts is None or facts.get("at") != last_id:
+    if facts is None or facts.get("at") != last_id or facts.get("rules") != RULES_STAMP:
         scorecard, drafted = await _scored(svc, summary, await svc.bus.history(call_id))
         facts = {"score": scorecard.total, "violations": scorecard.violations, "drafted": drafted.disposition,
-                 "at": last_id}
-        if summary["state"] in TERMINAL_STATES:
+                 "at": last_id, "rules": RULES_STAMP}
+        if summary["state"] in TERMINAL_STATES and await svc.redis.exists(key):   # never revive an expired call
             await svc.redis.hset(key, "qa", json.dumps(facts))
     disposition = json.loads(saved)["disposition"] if saved else facts["drafted"]
     return {"score": facts["score"], "violations": facts["violations"], "disposition": disposition,
@@ -132,7 +171,9 @@ async def full_record(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> dic
     summary = await visible_call(svc, call_id, who)
     events = await svc.bus.history(call_id)
     scorecard, draft = await _scored(svc, summary, events)
-    wrapup = await svc.history.of_call(call_id) or {**draft.model_dump(), "saved": False}
+    saved = await svc.history.of_call(call_id)
+    case = await svc.cases.get(summary["case_id"]) if summary["case_id"] and saved else None
+    wrapup = still_proposed(saved, case) if saved else {**draft.model_dump(), "saved": False}
     return {**call_record(summary, wrapup, events), "mood_level": summary.get("mood_level"),
             "scorecard": scorecard.model_dump(), "dispositions": load_wrapup_rules().dispositions}
 
