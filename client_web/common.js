@@ -44,7 +44,7 @@ export async function api(token, path, { method = "GET", body } = {}) {
 // Who may open which page. A page opened with no token, an unknown one or one of another role
 // goes back to the sign-in form, which says why in Chinese.
 export const PAGE_ROLES = { "agent.html": ["agent"], "supervisor.html": ["supervisor"],
-                            "calls.html": ["agent", "supervisor"] };
+                            "calls.html": ["agent", "supervisor"], "console.html": ["supervisor"] };
 const ROLE_LABEL = { agent: "坐席", supervisor: "组长", gateway: "网关" };
 
 export function refusalFor(page, me) {

@@ -25,6 +25,7 @@ from ferryman.calls.open import open_call
 from ferryman.cases.schema import Case
 from ferryman.cases.store import PolicyStore
 from ferryman.events import CallEvent, Channel, ContactRuleEvent
+from ferryman.hints.rules import Rules
 from ferryman.infra.memory import release_free_memory
 from ferryman.ingest.protocol import CloseCode, ProtocolError
 from ferryman.pipeline import CallPipeline, WallClock
@@ -98,8 +99,11 @@ class LiveCalls:
                  on_final: Callable[[float], None] | None = None, on_redis_error: Callable[[], None] | None = None,
                  node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None,
                  contact_check: ContactCheck | None = None,
-                 audio_tap: Callable[[str], Callable] | None = None):
-        """``audio_tap(call_id)``: what sees a new call's audio besides the ASR (listen-in)."""
+                 audio_tap: Callable[[str], Callable] | None = None,
+                 rules: Callable[[], Awaitable[Rules]] | None = None):
+        """``audio_tap(call_id)``: what sees a new call's audio besides the ASR (listen-in);
+        ``rules()``: the hint rules a call starting now runs with (a team lead's edits)."""
+        self._rules = rules
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
         self._contact_check, self._audio_tap = contact_check, audio_tap
         self._grace = reconnect_grace_s
@@ -204,7 +208,8 @@ class LiveCalls:
         sink = BusSink(self._bus, self._spill_dir, on_error=self._on_redis_error)
         clock = WallClock(started_at=float(info["started_at"])) if taking_over else WallClock()
         pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
-                             agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final)
+                             agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final,
+                             rules=await self._rules() if self._rules else None)
         if self._audio_tap is not None:
             pipeline.add_audio_tap(self._audio_tap(call_id))
         call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))
@@ -229,7 +234,12 @@ class LiveCalls:
         """Each contact rule the new call breaks: a critical card right after its start."""
         if self._contact_check is None:
             return
-        for breach in await self._contact_check(case, spec.placed_at, pipeline.call_id):
+        try:
+            breaches = await self._contact_check(case, spec.placed_at, pipeline.call_id)
+        except Exception:           # the rules could not be checked: the call goes on, the log says why
+            log.exception("call %s: contact rules not checked", pipeline.call_id)
+            return
+        for breach in breaches:
             await pipeline.emit(ContactRuleEvent(rule=breach.rule, title=breach.title, detail=breach.detail,
                                                  suggestion=breach.suggestion, data=breach.facts))
 

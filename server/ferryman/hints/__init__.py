@@ -23,10 +23,10 @@ class HintProcessor:
     """The engine as a pipeline processor (``await processor(event) -> [events]``), one per call.
     ``absorb`` feeds it what was said before this node took the call over, saying nothing."""
 
-    def __init__(self, case, policies=None, today: date | None = None):
+    def __init__(self, case, policies=None, today: date | None = None, rules=None):
         from ferryman.hints.engine import HintEngine
 
-        self.engine = HintEngine(case, policies=policies, today=today)
+        self.engine = HintEngine(case, rules=rules, policies=policies, today=today)
 
     async def __call__(self, event):
         if getattr(event, "type", "") == "transcript" and event.final:
@@ -39,5 +39,6 @@ class HintProcessor:
         self.engine.on_event(event)
 
 
-def hint_processor(case, policies=None, today: date | None = None) -> HintProcessor:
-    return HintProcessor(case, policies, today)
+def hint_processor(case, policies=None, today: date | None = None, rules=None) -> HintProcessor:
+    """``rules``: a team lead's edited rules (``records.rulebook``); None = the package's."""
+    return HintProcessor(case, policies, today, rules)

@@ -233,3 +233,35 @@ class Rules:
 @lru_cache(maxsize=4)
 def load_rules(directory: Path = RULES_DIR) -> Rules:
     return Rules(directory)
+
+
+# The files a team lead edits on the console (the rest change with a release): the cards'
+# wording, the sensitive-topic concepts, the mood lexicon and its thresholds.
+EDITABLE = ("cards.yaml", "topics.yaml", "sentiment.yaml")
+
+
+def rules_with(overrides: dict[str, str]) -> Rules:
+    """The package rules with some of the ``EDITABLE`` files replaced by a team lead's text,
+    validated like the package's own (``RulesError`` naming the file and field). Compiled once
+    per distinct set of texts."""
+    unknown = sorted(set(overrides) - set(EDITABLE))
+    if unknown:
+        raise RulesError(f"not a file a team lead edits: {', '.join(unknown)} (editable: {', '.join(EDITABLE)})")
+    return _compiled(tuple(sorted(overrides.items()))) if overrides else load_rules()
+
+
+@lru_cache(maxsize=8)
+def _compiled(overrides: tuple[tuple[str, str], ...]) -> Rules:
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ferryman-rules-") as tmp:
+        directory = Path(tmp)
+        for path in RULES_DIR.glob("*.yaml"):
+            shutil.copy(path, directory / path.name)
+        for name, text in overrides:
+            (directory / name).write_text(text, encoding="utf-8")
+        try:
+            return Rules(directory)
+        except RulesError as exc:            # name the file, not the temporary directory
+            raise RulesError(str(exc).replace(f"{directory}/", "")) from None

@@ -32,10 +32,13 @@ from ferryman.metrics import Metrics
 from ferryman.records import build_records
 from ferryman.records.promises import PromiseLedger
 from ferryman.records.retention import Retention
+from ferryman.records.rulebook import RuleBook
+from ferryman.records.tokens import TokenDesk
 from ferryman.settings import PROJECT_ROOT, Settings, get_settings
 from ferryman.web.aftercall import router as aftercall_router
 from ferryman.web.api import router as api_router
 from ferryman.web.auth import SocketQuota, TokenBook
+from ferryman.web.console import router as console_router
 from ferryman.web.contact import router as contact_router
 from ferryman.web.guards import BodyLimit, SecurityHeaders
 from ferryman.web.health import router as health_router
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.services = svc = await _start_services(settings, Metrics(), asr)
         watchdog = asyncio.create_task(keep_alive(svc.embedded_redis)) if svc.embedded_redis else None
+        token_sync = asyncio.create_task(svc.token_desk.run())     # the console's tokens, floor-wide
         log.info("ferryman node %s ready on http://%s:%d (at most %d calls)", settings.node_name(),
                  settings.host, settings.port, svc.calls.capacity)
         app.state.audiosocket = None
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
                 await app.state.audiosocket.close()
             if watchdog:
                 watchdog.cancel()
+            token_sync.cancel()
             await svc.nodes.stop()
             await svc.calls.close_all()
             await svc.bus.hub.close()
@@ -87,6 +92,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
     app.include_router(aftercall_router)
     app.include_router(contact_router)
     app.include_router(review_router)
+    app.include_router(console_router)
     app.include_router(health_router)
     app.add_api_websocket_route("/ws/ingest/{call_id}", ingest_socket)
     app.add_api_websocket_route("/ws/calls/{call_id}", calls_socket)
@@ -122,6 +128,9 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     writer = async_client(url, settings.redis_connections, retries=0)
     audio = async_client(url, settings.redis_connections, decode=False)    # listen-in: bytes, not text
     policies = PolicyStore(client)
+    rulebook = RuleBook(client)
+    token_desk = TokenDesk(client, tokens)
+    await token_desk.sync()
     await asyncio.to_thread(prepare_hints)
     await asyncio.to_thread(search_warm_up)      # the search's stop words (jieba is the hints' own)
     await policies.seed(load_rules().default_policies)
@@ -145,7 +154,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
                       on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
                       node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check,
-                      audio_tap=lambda call_id: AudioTap(audio, call_id))
+                      audio_tap=lambda call_id: AudioTap(audio, call_id), rules=rulebook.rules)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
@@ -153,7 +162,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
                     bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
                     CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
-                    contacts, search, audio)
+                    contacts, search, audio, rulebook, token_desk)
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention,

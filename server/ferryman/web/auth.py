@@ -72,7 +72,7 @@ def _stamp(path: Path) -> int | None:
         return None
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     # Looking tokens up by their hash keeps the comparison independent of how much of a guess matches.
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -91,22 +91,40 @@ def load_tokens_file(path: Path) -> dict[str, AccessGrant]:
 
 
 class TokenBook:
-    """Tokens from the settings and the tokens file. The file is read again when it changes
-    (checked at most once a second, on use): adding or removing a person needs no restart; a
-    file broken by an edit keeps the last good tokens and says why in the log."""
+    """Tokens from the settings and the tokens file, plus those issued and revoked on the console
+    (kept in Redis for the whole floor, ``records.tokens``). The file is read again when it
+    changes (checked at most once a second, on use): adding or removing a person needs no
+    restart; a file broken by an edit keeps the last good tokens and says why in the log."""
 
     def __init__(self, grants: dict[str, AccessGrant], file: Path | None = None,
                  fixed: dict[str, AccessGrant] | None = None):
         self._file, self._fixed = file, dict(fixed or {})
         self._file_stamp: int | None = None
         self._checked = 0.0
+        self._issued: dict[str, AccessGrant] = {}
+        self._revoked: set[str] = set()
         self._set(grants)
         if file is not None:
             self._file_stamp = _stamp(file)
 
     def _set(self, grants: dict[str, AccessGrant]) -> None:
-        self._by_digest = {_digest(token): grant for token, grant in grants.items()}
-        self._agent_names = {g.agent_id: g.name for g in grants.values() if g.role == "agent" and g.name}
+        self._configured = {digest(token): grant for token, grant in grants.items()}
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        book = {**self._configured, **self._issued}
+        self._by_digest = {key: grant for key, grant in book.items() if key not in self._revoked}
+        self._agent_names = {g.agent_id: g.name for g in book.values() if g.role == "agent" and g.name}
+
+    def apply_console(self, issued: dict[str, AccessGrant], revoked: set[str]) -> None:
+        """The tokens issued on the console (by digest) and every revoked digest, as Redis has them."""
+        self._issued, self._revoked = dict(issued), set(revoked)
+        self._rebuild()
+
+    def entries(self) -> list[tuple[str, AccessGrant, str, bool]]:
+        """Every token known: (digest, grant, source "config" | "console", revoked)."""
+        rows = [(d, g, "config", d in self._revoked) for d, g in self._configured.items()]
+        return rows + [(d, g, "console", d in self._revoked) for d, g in self._issued.items()]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TokenBook":
@@ -144,8 +162,8 @@ class TokenBook:
         if not isinstance(token, str) or len(token) > 512:
             raise AuthError(401, "an access token is a string of at most 512 characters")
         self.refresh()
-        digest = _digest(token)
-        grant = self._by_digest.get(digest)
+        token_id = digest(token)
+        grant = self._by_digest.get(token_id)
         if grant is None:
             raise AuthError(401, "unknown access token")
         if grant.expires is not None and datetime.now(timezone.utc) >= grant.expires:
@@ -153,7 +171,7 @@ class TokenBook:
         allowed = tuple(allowed)
         if grant.role not in allowed:
             raise AuthError(403, f"role '{grant.role}' may not do this (needs {' or '.join(allowed)})")
-        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, digest)
+        return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, token_id)
 
     def still_valid(self, who: Principal) -> bool:
         """Is the token behind an open socket still in the book, unexpired, with the same grant?"""

@@ -25,6 +25,8 @@ from ferryman.infra.redis import EmbeddedRedis
 from ferryman.metrics import Metrics
 from ferryman.records.contacts import ContactLog
 from ferryman.records.promises import PromiseLedger
+from ferryman.records.rulebook import RuleBook
+from ferryman.records.tokens import TokenDesk
 from ferryman.settings import Settings
 from ferryman.web.auth import SocketQuota, TokenBook
 
@@ -49,6 +51,8 @@ class Services:
     contacts: ContactLog
     search: SearchIndex
     audio_redis: aioredis.Redis       # replies as bytes: listen-in audio
+    rulebook: RuleBook
+    token_desk: TokenDesk
 
 
 def services(connection: HTTPConnection) -> Services:

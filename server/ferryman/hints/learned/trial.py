@@ -14,6 +14,7 @@ from ferryman.cases.schema import Case
 from ferryman.events import HintEvent, TranscriptEvent
 from ferryman.hints.engine import HintEngine
 from ferryman.hints.learned.model import Scores, shared_model
+from ferryman.hints.rules import Rules
 
 
 @dataclass
@@ -50,9 +51,10 @@ class Trial:
 
 
 def try_sentence(text: str, speaker: str, case: Case, prev: str | None = None, prev_speaker: str | None = None,
-                 rules_only: bool = False, today: date | None = None) -> Trial:
+                 rules_only: bool = False, today: date | None = None, rules: Rules | None = None) -> Trial:
+    """``rules``: rules being edited (the console's "try a sentence"); None = those in force."""
     model = None if rules_only else shared_model()
-    engine = HintEngine(case, today=today, model=model)
+    engine = HintEngine(case, rules=rules, today=today, model=model)
     t = 0.0
     if prev:
         channel = prev_speaker or ("agent" if speaker == "customer" else "customer")
