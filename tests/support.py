@@ -101,6 +101,7 @@ class PublishedReplay:
     def __init__(self, redis_url: str, call_json: Path, call_id: str, agent_id: str, spill_dir: Path,
                  node_id: str = "", case_known: bool = True):
         from ferryman.bus.streams import BusSink, EventBus
+        from ferryman.calls.contact import debtor_today, load_contact_rules
         from ferryman.cases.schema import load_case_file
         from ferryman.infra.redis import async_client
 
@@ -110,8 +111,10 @@ class PublishedReplay:
         self.bus = EventBus(self.redis)
         self.sink = BusSink(self.bus, spill_dir)
         self.case_known = case_known      # False: as a call the PBX streamed and nobody registered
+        # dated like the server dates a live call: today where the debtor is
+        today = debtor_today(load_contact_rules(), self.case.timezone)
         self.replay = TranscriptReplay(call_json, self.case if case_known else None, self.sink, call_id=call_id,
-                                       agent_id=agent_id, partials=True)
+                                       agent_id=agent_id, partials=True, today=today)
         self.node_id = node_id      # the node it pretends to be carried by (else the floor ends it as orphaned)
 
     async def start(self) -> None:

@@ -76,11 +76,11 @@ class TranscriptReplay:
     (``play(until=...)``), so a test can look at the panels between two turns."""
 
     def __init__(self, call_json: Path, case: Case | None, sink, speed: float = 0.0, call_id: str | None = None,
-                 agent_id: str | None = None, partials: bool = False):
+                 agent_id: str | None = None, partials: bool = False, today: date | None = None):
         self.clock = _clock(speed)
         self.speed = speed
         call_id = call_id or json.loads(Path(call_json).read_text(encoding="utf-8"))["call_id"]
-        self.pipeline = open_call(call_id, case, sink, self.clock, agent_id=agent_id)
+        self.pipeline = open_call(call_id, case, sink, self.clock, agent_id=agent_id, today=today)
         self._pending = reference_events(call_json, partials)
         self._started = 0.0
 

@@ -162,6 +162,11 @@ def debtor_zone(rules: ContactRules, case_timezone: str | None) -> ZoneInfo:
     return zone(case_timezone or rules.timezone)
 
 
+def debtor_today(rules: ContactRules, case_timezone: str | None) -> date:
+    """Today where the debtor is: what "明天" and "due today" mean for the case."""
+    return datetime.now(debtor_zone(rules, case_timezone)).date()
+
+
 def local_day(placed_at: datetime, tz: ZoneInfo) -> tuple[date, float, float]:
     """The debtor's local date of ``placed_at`` and its first and last epoch second."""
     day = placed_at.astimezone(tz).date()

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Awaitable, Callable
 
 from ferryman.asr.runtime import AsrRuntime
@@ -100,10 +101,12 @@ class LiveCalls:
                  node_id: str = "", owner_alive: Callable[[str], Awaitable[bool]] | None = None,
                  contact_check: ContactCheck | None = None,
                  audio_tap: Callable[[str], Callable] | None = None,
-                 rules: Callable[[], Awaitable[Rules]] | None = None):
+                 rules: Callable[[], Awaitable[Rules]] | None = None,
+                 local_today: Callable[[Case | None], Awaitable[date]] | None = None):
         """``audio_tap(call_id)``: what sees a new call's audio besides the ASR (listen-in);
-        ``rules()``: the hint rules a call starting now runs with (a team lead's edits)."""
-        self._rules = rules
+        ``rules()``: the hint rules a call starting now runs with (a team lead's edits);
+        ``local_today(case)``: today where the debtor is (dates the customer says resolve against it)."""
+        self._rules, self._local_today = rules, local_today
         self._bus, self._policies, self._asr, self._spill_dir = bus, policies, asr, spill_dir
         self._contact_check, self._audio_tap = contact_check, audio_tap
         self._grace = reconnect_grace_s
@@ -209,7 +212,8 @@ class LiveCalls:
         clock = WallClock(started_at=float(info["started_at"])) if taking_over else WallClock()
         pipeline = open_call(call_id, case, sink, clock, self._asr, await self._policies.all(),
                              agent_id=spec.agent_id or info.get("agent_id"), on_final=self._on_final,
-                             rules=await self._rules() if self._rules else None)
+                             rules=await self._rules() if self._rules else None,
+                             today=await self._local_today(case) if self._local_today else None)
         if self._audio_tap is not None:
             pipeline.add_audio_tap(self._audio_tap(call_id))
         call = self._calls[call_id] = LiveCall(pipeline, sink, audio_offset=float(info.get("audio_offset", 0.0)))

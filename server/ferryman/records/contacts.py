@@ -15,7 +15,7 @@ inside Redis (a script), so nothing reads before the write. Entries past retenti
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import redis.asyncio as aioredis
 
@@ -24,6 +24,7 @@ from ferryman.calls.contact import (
     Complaint,
     ContactRules,
     check_contact,
+    debtor_today,
     debtor_zone,
     load_contact_rules,
     local_day,
@@ -131,6 +132,11 @@ class ContactLog:
                                                      "release_note": note})
             await self._redis.set(complaint_key(case_id), complaint.model_dump_json(), ex=self._keep_s)
         return complaint
+
+    async def local_today(self, case: Case | None = None) -> date:
+        """Today in the debtor's time zone (the case's, else the rules'): what "明天" and "due
+        today" mean for this case, whatever zone the server runs in."""
+        return debtor_today(await self.rules(), case.timezone if case else None)
 
     # -- the check ---------------------------------------------------------------------------
     async def check(self, case: Case | None, placed_at: float | None = None, call_id: str | None = None

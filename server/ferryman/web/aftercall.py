@@ -173,7 +173,7 @@ async def import_payments(body: list[CasePayment], svc: ServicesDep, who: CaseWr
 async def promises_due(svc: ServicesDep, _: Supervisor, until: date | None = None) -> list[dict]:
     """The follow-up list: promises due in the 30 days up to ``until`` (default today) that no
     payment settled — due today first, then the overdue."""
-    today = date.today()
+    today = await svc.contacts.local_today()
     until = until or today
     if abs((until - today).days) > 366:
         raise HTTPException(422, "until must be within a year of today")
@@ -193,7 +193,9 @@ async def call_follow_ups(call_id: CallIdPath, svc: ServicesDep, who: Reader) ->
     summary = await visible_call(svc, call_id, who)
     if not summary["case_id"]:
         return []
-    return [f.as_data() for f in await case_follow_ups(svc.promises, summary["case_id"], date.today())
+    case = await svc.cases.get(summary["case_id"])
+    return [f.as_data() for f in await case_follow_ups(svc.promises, summary["case_id"],
+                                                        await svc.contacts.local_today(case))
             if f.commitment.call_id != call_id]
 
 

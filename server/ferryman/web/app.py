@@ -154,7 +154,8 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
                       on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
                       node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check,
-                      audio_tap=lambda call_id: AudioTap(audio, call_id), rules=rulebook.rules)
+                      audio_tap=lambda call_id: AudioTap(audio, call_id), rules=rulebook.rules,
+                      local_today=contacts.local_today)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
