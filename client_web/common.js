@@ -195,16 +195,47 @@ export function el(tag, attrs = {}, ...children) {
 
 // --- views shared by both pages ------------------------------------------------------------
 
-// Both sides of the call: a partial is provisional (styled and labelled so) until its final.
+// Both sides of the call in the order they were spoken (by each utterance's start; ties: agent
+// before customer, then utterance number), whatever order their partials arrive in: a partial
+// is provisional (styled and labelled so) until its final, which may move it if its start moved.
 export class TranscriptView {
+  static CHANNEL_ORDER = { agent: 0, customer: 1 };
+
+  // Was line a ({start, channel, utterance}) spoken before line b?
+  static spokenBefore(a, b) {
+    if (a.start !== b.start) return a.start < b.start;
+    const order = TranscriptView.CHANNEL_ORDER;
+    const ca = order[a.channel] ?? 2, cb = order[b.channel] ?? 2;
+    if (ca !== cb) return ca < cb;
+    return a.utterance < b.utterance;
+  }
+
   constructor(list) {
     this.list = list;
     this.lines = new Map(); // "channel:utterance" -> <li>
+    this.order = new Map(); // <li> -> {start, channel, utterance}
   }
 
   clear() {
     this.lines.clear();
+    this.order.clear();
     this.list.replaceChildren();
+  }
+
+  // Put the line where it was spoken: after the last line spoken before it.
+  place(li, key) {
+    const spokenBefore = TranscriptView.spokenBefore;
+    const at = (node) => this.order.get(node) ?? { start: -Infinity };     // a node not ours stays first
+    this.order.set(li, key);
+    const prev = li.previousElementSibling, next = li.nextElementSibling;
+    const inPlace = li.parentNode === this.list && (!prev || !spokenBefore(key, at(prev)))
+      && (!next || !spokenBefore(at(next), key));
+    if (inPlace) return;
+    li.remove();
+    let after = this.list.lastElementChild;           // most lines arrive in order: walk back from the end
+    while (after && spokenBefore(key, at(after))) after = after.previousElementSibling;
+    if (after) after.after(li);
+    else this.list.prepend(li);
   }
 
   show(event) {
@@ -216,8 +247,9 @@ export class TranscriptView {
         el("span", { class: "text" }),
         el("span", { class: "state" }));
       this.lines.set(key, li);
-      this.list.append(li);
     }
+    li.dataset.start = event.start;
+    this.place(li, { start: Number(event.start) || 0, channel: event.channel, utterance: event.utterance });
     li.classList.toggle("partial", !event.final);
     li.querySelector(".text").textContent = event.text;
     li.querySelector(".state").textContent = event.final ? "" : "识别中…";

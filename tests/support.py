@@ -159,6 +159,14 @@ def grants() -> dict:
             TEST_TOKENS["agent2"]: {"role": "agent", "agent_id": "a2", "name": "李强"}}
 
 
+def debtors_today():
+    """Today where the corpus debtors are (the contact rules' zone): what the server resolves
+    今天 against."""
+    from ferryman.calls.contact import debtor_today, load_contact_rules
+
+    return debtor_today(load_contact_rules(), None)
+
+
 def lenient_contact_rules() -> dict:
     """The contact rules with every hour allowed and no daily cap: the suite places dozens of
     calls on the corpus cases at any hour of CI; the contact-rule tests set the real ones."""

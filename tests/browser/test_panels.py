@@ -2,12 +2,13 @@
 a family trigger, an angry customer and a promise), against the real server and Redis."""
 
 import re
-from datetime import date
 
 import httpx
 import pytest
 from browser_helpers import open_page
 from playwright.async_api import expect
+
+from support import debtors_today
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -92,7 +93,7 @@ async def test_agent_and_supervisor_follow_a_live_call(browser, server, live_cal
     await call.play_until(final_with("一万两千块"))
     await expect(agent.locator("#promise")).to_be_visible()
     await expect(agent.locator("#promise-amount")).to_have_value("12000")
-    await expect(agent.locator("#promise-due")).to_have_value(date.today().isoformat())
+    await expect(agent.locator("#promise-due")).to_have_value(debtors_today().isoformat())   # 今天, where the debtor is
     await agent.locator("#promise-confirm").click()
     await expect(agent.locator("#promise-status")).to_contain_text("已确认并保存")
     stored = httpx.get(f"{server.http}/api/cases/{call.case.case_id}/promises", headers=server.headers()).json()

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from datetime import date
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ import websockets
 from ferryman.bus.streams import FLOOR_TYPES
 from ferryman.client import subscribe
 from ferryman.ingest.protocol import CloseCode
+from support import debtors_today
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ async def test_ack_coach_and_promise_on_a_live_call(server, live_call):
     assert kinds[-3:] == ["ack", "coach", "promise"]
     mine = httpx.get(f"{base}/promises", headers=server.headers("agent")).json()
     assert [(p["status"], p["amount"]) for p in mine] == [("captured", 12000.0), ("corrected", 10000.0)]
-    assert mine[0]["due"] == date.today().isoformat()
+    assert mine[0]["due"] == debtors_today().isoformat()
 
     await call.close()
     late = httpx.post(f"{base}/coach", json={"text": "太晚了"}, headers=server.headers())

@@ -181,7 +181,8 @@ async def coach(call_id: CallIdPath, body: Coaching, svc: ServicesDep, who: Supe
 
 class PromiseConfirmation(BaseModel):
     amount: float = Field(gt=0, le=10_000_000)
-    due: date
+    due: date | None = Field(None, description="None: the customer named no calendar day (\"发工资后\"); the "
+                                                "card's date_text stays on the captured record")
     hint_id: StreamId | None = None
 
 
@@ -193,10 +194,24 @@ async def confirm_promise(call_id: CallIdPath, body: PromiseConfirmation, svc: S
     Allowed after the call too: agents often confirm in the wrap-up seconds after hanging up."""
     summary = await visible_call(svc, call_id, who)
     captured = await _captured(svc, summary, body.hint_id)
-    return await record_promise(svc, summary, captured, body.amount, body.due.isoformat(), who.name, body.hint_id)
+    due = body.due.isoformat() if body.due else None
+    return await record_promise(svc, summary, captured, body.amount, due, who.name, body.hint_id)
 
 
-def promise_status(captured: dict | None, amount: float, due: str) -> str:
+class PromiseDismissal(BaseModel):
+    hint_id: StreamId | None = Field(None, description="the promise card the agent marks 不是承诺")
+
+
+@router.post("/calls/{call_id}/promise/withdraw")
+async def withdraw_promise(call_id: CallIdPath, body: PromiseDismissal, svc: ServicesDep, who: Agent) -> dict:
+    """The agent marks the captured promise as not one (a misheard or misread turn, 不是承诺):
+    recorded as ``withdrawn`` on the call's stream and in the ledger, like one struck at wrap-up."""
+    summary = await visible_call(svc, call_id, who)
+    await _captured(svc, summary, body.hint_id)          # a promise card of this call, when one is named
+    return await record_promise(svc, summary, None, None, None, who.name, body.hint_id)
+
+
+def promise_status(captured: dict | None, amount: float, due: str | None) -> str:
     """``confirmed`` when the agent kept what the card read, else ``corrected``."""
     same = captured is not None and captured.get("amount") is not None \
         and abs(captured["amount"] - amount) <= 0.005 and captured.get("due") == due
