@@ -100,7 +100,10 @@ async def run(shots: Path | None, verbose: bool) -> None:
                     await wall.locator(f'tr.call-row[data-call="{d01.call_id}"] button.open').click()
                     await wall.wait_for_selector("#drill-transcript li")
                     shots.mkdir(parents=True, exist_ok=True)
-                    await agent.screenshot(path=str(shots / "agent-panel.png"))
+                    await agent.screenshot(path=str(shots / "agent-panel.png"))              # 1280x800
+                    await agent.set_viewport_size({"width": 1920, "height": 1080})
+                    await agent.screenshot(path=str(shots / "agent-panel-1920.png"))
+                    await agent.set_viewport_size({"width": 1280, "height": 800})
                     await wall.screenshot(path=str(shots / "supervisor-wall.png"))
                     screenshot_taken = True
 
@@ -122,7 +125,8 @@ async def run(shots: Path | None, verbose: bool) -> None:
     print(f"turn -> hints on the agent panel: {summary(hint_latency)}")
     print(f"coaching -> agent panel ({len(coach_latency)} messages): {summary(coach_latency)}")
     if shots:
-        print(f"screenshots: {shots / 'agent-panel.png'}, {shots / 'supervisor-wall.png'}")
+        print(f"screenshots: {shots / 'agent-panel.png'}, {shots / 'agent-panel-1920.png'}, "
+              f"{shots / 'supervisor-wall.png'}")
 
 
 def main() -> None:
