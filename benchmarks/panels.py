@@ -91,7 +91,7 @@ async def run(shots: Path | None, verbose: bool) -> None:
                 await d01.play_until(lambda e, turn=turn: e is turn)
                 hints = len([e for e in await d01.events() if e.type == "hint"])
                 if hints > before:
-                    await agent.wait_for_function(f"{SHOWN_HINTS} >= {hints}", polling="raf")
+                    await agent.wait_for_function(f"() => {SHOWN_HINTS} >= {hints}", polling="raf")
                     hint_latency.append(time.perf_counter() - started)
                     if verbose:
                         print(f"  {hint_latency[-1] * 1000:4.0f} ms  {turn.text[:24]}")
@@ -108,14 +108,15 @@ async def run(shots: Path | None, verbose: bool) -> None:
                     screenshot_taken = True
 
             coach_latency = []
-            await wall.locator(f'tr.call-row[data-call="{d01.call_id}"] button.open').click()
+            if not screenshot_taken:          # the drill-in (a side panel now) is already open for the shots
+                await wall.locator(f'tr.call-row[data-call="{d01.call_id}"] button.open').click()
             for i in range(10):
                 text = f"第{i + 1}条指导：先共情，再谈还款"
                 await wall.locator("#coach-text").fill(text)
                 started = time.perf_counter()
                 await wall.locator("#coach-form button").click()
                 await agent.wait_for_function(
-                    f"document.getElementById('coach-text').textContent === {text!r}", polling="raf")
+                    f"() => document.getElementById('coach-text').textContent === {text!r}", polling="raf")
                 coach_latency.append(time.perf_counter() - started)
             await d01.close()
             await d06.close()

@@ -61,14 +61,16 @@ async def test_a_supervisor_hears_the_live_call_and_the_listen_is_recorded(brows
     call_id = f"listen-{uuid.uuid4().hex[:8]}"
     streaming = asyncio.create_task(stream_for(server, corpus, call_id, SECONDS))
     wall = await open_page(browser, server, "supervisor.html", server.token["supervisor"])
-    await expect(wall.locator(f'tr.call-row[data-call="{call_id}"]')).to_have_count(1)
-    await wall.evaluate(LISTEN, [call_id, server.token["supervisor"]])
-    await wall.locator("#test-listen").click()                     # a click: the page may play audio
-    await wall.wait_for_function("() => window.listener?.stats.chunks >= 10", timeout=15_000)
-    first = await wall.evaluate("() => [window.listener.ctx.currentTime, window.listener.stats.seconds]")
+    row = wall.locator(f'tr.call-row[data-call="{call_id}"]')
+    await expect(row).to_have_count(1)
+    await row.locator("button.open").click()                        # the drill-in, then 监听 (a click: may play)
+    await wall.locator("#listen").click()
+    await expect(wall.locator("#listen")).to_have_attribute("aria-pressed", "true")
+    await wall.wait_for_function("() => window.ferrymanListener?.stats.chunks >= 10", timeout=15_000)
+    first = await wall.evaluate("() => [window.ferrymanListener.ctx.currentTime, window.ferrymanListener.stats.seconds]")
     await asyncio.sleep(1.0)
-    later = await wall.evaluate("() => [window.listener.ctx.currentTime, window.listener.stats.seconds, "
-                                "window.listener.stats.lagS, window.listener.ctx.state]")
+    later = await wall.evaluate("() => [window.ferrymanListener.ctx.currentTime, window.ferrymanListener.stats.seconds, "
+                                "window.ferrymanListener.stats.lagS, window.ferrymanListener.ctx.state]")
     assert later[0] > first[0] + 0.5 and later[3] == "running"     # the audio context plays on
     assert later[1] > first[1]                                     # and audio keeps arriving
     print(f"listen-in: {later[1]:.1f} s of audio received, heard {later[2]:.2f} s behind the call")
@@ -80,7 +82,8 @@ async def test_a_supervisor_hears_the_live_call_and_the_listen_is_recorded(brows
     await agent.wait_for_function("() => window.listenStatus?.startsWith('refused')", timeout=10_000)
     assert "4403" in await agent.evaluate("() => window.listenStatus")
 
-    await wall.evaluate("() => window.listener.stop()")
+    await wall.locator("#listen").click()                          # 停止监听
+    await expect(wall.locator("#listen")).to_have_text("监听")
     await asyncio.sleep(0.5)
     await streaming
     history = httpx.get(f"{server.http}/api/calls/{call_id}/record", headers=server.headers()).json()

@@ -19,7 +19,7 @@ from ferryman.calls.listen import LISTENER_TTL_S, audio_channel, listening_key
 from ferryman.events import ListenEvent
 from ferryman.ingest.protocol import CloseCode, ProtocolError, check_call_id
 from ferryman.web.auth import Principal
-from ferryman.web.subscribe import _refuse, _serve, authenticate_socket
+from ferryman.web.subscribe import authenticate_socket, refuse_socket, serve_subscriber
 
 REFRESH_S = 2.0
 
@@ -34,11 +34,11 @@ async def listen_socket(ws: WebSocket, call_id: str) -> None:
         if info.get("state") != "started":
             raise ProtocolError(CloseCode.CHANNEL_BUSY, f"call {call_id} is not live")
     except ProtocolError as exc:
-        await _refuse(ws, exc)
+        await refuse_socket(ws, exc)
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, who, lambda: _listen(ws, who, call_id, float(info["started_at"])))
+    await serve_subscriber(ws, who, lambda: _listen(ws, who, call_id, float(info["started_at"])))
 
 
 async def _listen(ws: WebSocket, who: Principal, call_id: str, started_at: float) -> None:

@@ -4,8 +4,11 @@
                                      after the call's final ``call`` event (ended or dropped)
     /ws/floor[?after=<id>]           without ``after``: first a ``snapshot`` message (the live
                                      calls, the recent alerts and who was on their calls,
-                                     the floor stream id they were read at), then the floor
-                                     events after it
+                                     the floor stream id they were read at; for the wall,
+                                     each call's latest cards, acknowledged cards, promise
+                                     and latest call second, and the calls ended recently),
+                                     then the floor events after it (an ``ack`` also names
+                                     its card: ``card_code``, ``card_t``)
 
 The client's first message is ``{"type": "auth", "token": "..."}``; an unknown token closes the
 socket with 4401, a role or call it may not see with 4403, a token that already holds its share
@@ -26,11 +29,11 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ferryman.bus.streams import TERMINAL_STATES
-from ferryman.events import CallEvent, Event
+from ferryman.events import AckEvent, CallEvent, Event
 from ferryman.ids import loggable, valid_stream_id
 from ferryman.ingest.protocol import CloseCode, ProtocolError, check_call_id, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
-from ferryman.web.views import call_summary, server_time, visible_live_calls
+from ferryman.web.views import call_summary, server_time, visible_live_calls, wall_state
 
 log = logging.getLogger(__name__)
 SNAPSHOT_ALERTS = 50
@@ -67,7 +70,7 @@ async def _until_disconnect(ws: WebSocket) -> None:
         pass  # subscribers have nothing more to say; ignore anything they send
 
 
-async def _serve(ws: WebSocket, who: Principal, forward: Callable[[], Awaitable[None]]) -> None:
+async def serve_subscriber(ws: WebSocket, who: Principal, forward: Callable[[], Awaitable[None]]) -> None:
     """Run ``forward()`` until it ends or the client goes away, within the token's socket quota,
     while the token stays valid; a failure closes the socket with its code (1011 for anything
     but a protocol error)."""
@@ -75,13 +78,13 @@ async def _serve(ws: WebSocket, who: Principal, forward: Callable[[], Awaitable[
         with ws.app.state.services.sockets.hold(who):
             await _forward_until_disconnect(ws, forward(), _while_valid(ws, who))
     except ProtocolError as exc:
-        await _refuse(ws, exc)
+        await refuse_socket(ws, exc)
     except Exception as exc:    # a socket's failure is never the server's
         log.error("subscriber socket %s failed: %s", loggable(ws.url.path), exc)
-        await _refuse(ws, ProtocolError(CloseCode.INTERNAL_ERROR, f"events unavailable: {type(exc).__name__}"))
+        await refuse_socket(ws, ProtocolError(CloseCode.INTERNAL_ERROR, f"events unavailable: {type(exc).__name__}"))
 
 
-async def _while_valid(ws: WebSocket, who: Principal, every_s: float = 5.0) -> None:
+async def _while_valid(ws: WebSocket, who: Principal, every_s: float = 1.0) -> None:
     """Ends the socket (4401) once its token is removed from the tokens file or expires."""
     tokens = ws.app.state.services.tokens
     while True:
@@ -111,7 +114,7 @@ async def _send_events(ws: WebSocket, events: AsyncIterator[Event], stop_at_end:
             return
 
 
-async def _refuse(ws: WebSocket, exc: ProtocolError) -> None:
+async def refuse_socket(ws: WebSocket, exc: ProtocolError) -> None:
     try:
         await ws.close(exc.code, exc.reason)
     except (RuntimeError, WebSocketDisconnect):
@@ -130,11 +133,11 @@ async def calls_socket(ws: WebSocket, call_id: str) -> None:
         if not visible:
             raise ProtocolError(CloseCode.FORBIDDEN, f"call {call_id} is not one of {who.name}'s calls")
     except ProtocolError as exc:
-        await _refuse(ws, exc)
+        await refuse_socket(ws, exc)
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, who, lambda: _send_events(ws, ws.app.state.services.bus.follow(call_id, after),
+    await serve_subscriber(ws, who, lambda: _send_events(ws, ws.app.state.services.bus.follow(call_id, after),
                                                stop_at_end=True))
 
 
@@ -161,6 +164,22 @@ async def _visible(events: AsyncIterator[Event], who: Principal, owners: _CallOw
             yield event
 
 
+async def _with_cards(events: AsyncIterator[Event], bus) -> AsyncIterator[Event]:
+    """Each ``ack`` with the code and call second of the card it names (``card_code``,
+    ``card_t``): its ``hint_id`` is the card's id in the call's stream, the floor's copy of the
+    card has another, so the wall matches them on (call, code, t)."""
+    async for event in events:
+        if isinstance(event, AckEvent):
+            try:
+                card = await bus.event(event.call_id, event.hint_id)
+            except Exception as exc:       # the ack still goes out, unmatched
+                log.warning("no card for ack %s of call %s: %s", event.id, loggable(event.call_id), exc)
+                card = None
+            if card is not None and getattr(card, "code", None):
+                event = event.model_copy(update={"card_code": card.code, "card_t": card.t})
+        yield event
+
+
 async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
     state = ws.app.state.services
@@ -168,6 +187,7 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     alerts = [e for e in recent if e.type in ("hint", "contact_rule", "coach") and await owners.visible(who, e)]
     alerts = alerts[-SNAPSHOT_ALERTS:]
     calls = await visible_live_calls(state, who)
+    recent = await wall_state(state, who, calls, last)      # cards, acks, promises; the recently ended
     # alerts may come from calls that have ended since: name their people too
     alert_calls = {}
     for call_id in dict.fromkeys(e.call_id for e in alerts):
@@ -178,6 +198,7 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
         "type": "snapshot", "id": last, "server_time": server_time(),
         "who": {"role": who.role, "agent_id": who.agent_id, "name": who.name},
         "calls": calls, "alerts": [json.loads(e.to_json()) for e in alerts], "alert_calls": alert_calls,
+        "recent": recent,
     }, ensure_ascii=False))
     return last
 
@@ -188,16 +209,17 @@ async def floor_socket(ws: WebSocket) -> None:
         after = _after(ws, None)
         who = await authenticate_socket(ws, READ_CALLS)
     except ProtocolError as exc:
-        await _refuse(ws, exc)
+        await refuse_socket(ws, exc)
         return
     except WebSocketDisconnect:
         return
-    await _serve(ws, who, lambda: _floor(ws, who, after))
+    await serve_subscriber(ws, who, lambda: _floor(ws, who, after))
 
 
 async def _floor(ws: WebSocket, who: Principal, after: str | None) -> None:
     owners = _CallOwners(ws.app.state.services.bus)
     if after is None:
         after = await _snapshot(ws, who, owners)
-    events = _visible(ws.app.state.services.bus.follow_floor(after), who, owners)
+    events = _with_cards(_visible(ws.app.state.services.bus.follow_floor(after), who, owners),
+                         ws.app.state.services.bus)
     await _send_events(ws, events, stop_at_end=False)
