@@ -49,15 +49,15 @@ import functools
 import http.server
 import json
 import threading
-from datetime import date
 from pathlib import Path
+
+from corpus_events import CORPUS, asr_events, reference_events  # benchmarks/
 
 from ferryman.settings import PROJECT_ROOT
 
-CORPUS = PROJECT_ROOT.parent / "shared" / "corpus" / "calls"
+FRESH = PROJECT_ROOT / "benchmarks" / "data" / "fresh_calls"     # written blind, never tuned on
 CLIENT = PROJECT_ROOT / "client_web"
 CACHE = Path("/tmp/ferryman-primary-card")
-CALL_DAY = date(2026, 11, 29)        # relative dates in promises resolve against this day (as benchmarks/wrapup.py)
 STEP_S, HORIZON_S, GRACE_S = 0.5, 20.0, 4.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
@@ -97,50 +97,13 @@ async ({ events, times, policy, oldMaxAge }) => {
 
 
 # -- events ------------------------------------------------------------------------------------
-class Events:
-    """A sink that keeps what the pipeline emits."""
-
-    def __init__(self):
-        self.events = []
-
-    async def publish(self, event) -> None:
-        self.events.append(event)
-
-
 def _as_dicts(name: str, events: list) -> list[dict]:
     """JSON as the panel receives it; stream ids stand in for Redis's (order of emission)."""
     return [{**e.model_dump(mode="json", exclude_none=True), "id": f"{name}-{i}"} for i, e in enumerate(events)]
 
 
-async def reference_events(name: str) -> list[dict]:
-    """The reference turns as finals through the pipeline (the hint engine on perfect text)."""
-    from ferryman.calls.open import open_call
-    from ferryman.cases.schema import load_case_file
-    from ferryman.ingest.sources import reference_finals
-    from ferryman.pipeline import AudioClock
-
-    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
-    pipeline = open_call(name, case, sink, AudioClock(), today=CALL_DAY)
-    await pipeline.start()
-    for final in reference_finals(CORPUS / f"{name}.json"):
-        pipeline.clock.advance(max(0.0, final.end - pipeline.clock.position))
-        await pipeline.push_transcript(final)
-    await pipeline.finish()
-    return _as_dicts(name, sink.events)
-
-
-async def asr_events(name: str, asr) -> list[dict]:
-    """The call's audio through the real model, offline (t = audio time)."""
-    from ferryman.cases.schema import load_case_file
-    from ferryman.replay import replay_audio
-
-    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
-    await replay_audio(CORPUS / f"{name}.flac", case, sink, asr, speed=0.0, call_id=name, today=CALL_DAY)
-    return _as_dicts(name, sink.events)
-
-
-def cached_events(names: list[str], text: bool, refresh: bool = False) -> dict[str, list[dict]]:
-    kind = "text" if text else "asr"
+def cached_events(names: list[str], text: bool, refresh: bool = False, corpus: Path = CORPUS) -> dict[str, list[dict]]:
+    kind = ("text" if text else "asr") + ("" if corpus == CORPUS else f"-{corpus.name}")
     CACHE.mkdir(parents=True, exist_ok=True)
     out, asr = {}, None
     for name in names:
@@ -149,7 +112,7 @@ def cached_events(names: list[str], text: bool, refresh: bool = False) -> dict[s
             out[name] = json.loads(path.read_text(encoding="utf-8"))
             continue
         if text:
-            out[name] = asyncio.run(reference_events(name))
+            out[name] = _as_dicts(name, asyncio.run(reference_events(name, corpus)))
         else:
             if asr is None:
                 from ferryman.asr import build_runtime
@@ -157,7 +120,7 @@ def cached_events(names: list[str], text: bool, refresh: bool = False) -> dict[s
 
                 asr = build_runtime(Settings())
             print(f"  {name} through the ASR…", flush=True)
-            out[name] = asyncio.run(asr_events(name, asr))
+            out[name] = _as_dicts(name, asyncio.run(asr_events(name, asr, corpus)))
         path.write_text(json.dumps(out[name], ensure_ascii=False), encoding="utf-8")
     return out
 
@@ -229,8 +192,8 @@ async def primaries(calls: dict[str, list[dict]], grids: dict[str, list[float]])
     return out
 
 
-def score(names: list[str], events: dict[str, list[dict]], verbose: bool) -> dict[str, dict]:
-    situations = {n: Situations(json.loads((CORPUS / f"{n}.json").read_text(encoding="utf-8"))) for n in names}
+def score(names: list[str], events: dict[str, list[dict]], verbose: bool, corpus: Path = CORPUS) -> dict[str, dict]:
+    situations = {n: Situations(json.loads((corpus / f"{n}.json").read_text(encoding="utf-8"))) for n in names}
     grids = {n: [round(i * STEP_S, 3) for i in range(int(situations[n].duration / STEP_S) + 1)] for n in names}
     shown = asyncio.run(primaries({n: events[n] for n in names}, grids))
     result = {}
@@ -266,16 +229,19 @@ def main() -> None:
     parser.add_argument("--text", action="store_true", help="reference transcripts only (no ASR)")
     parser.add_argument("--refresh", action="store_true", help="run the pipeline again instead of the cached events")
     parser.add_argument("--calls", default="")
+    parser.add_argument("--fresh", action="store_true",
+                        help="the 14 fresh calls written blind (benchmarks/data/fresh_calls; text only, no audio)")
     parser.add_argument("--verbose", action="store_true", help="the primary card at each second, ✗ where it misses")
     args = parser.parse_args()
-    names = args.calls.split(",") if args.calls else sorted(p.stem for p in CORPUS.glob("d0*.json"))
-    paths = [("reference transcripts (no ASR)", True)] if args.text else \
+    corpus = FRESH if args.fresh else CORPUS
+    names = args.calls.split(",") if args.calls else sorted(p.stem for p in corpus.glob("*.json"))
+    paths = [("reference transcripts (no ASR)", True)] if args.text or args.fresh else \
         [("through the ASR (whisper base, offline)", False), ("reference transcripts (no ASR)", True)]
     print(f"Primary card matches the current situation: share of call time, {len(names)} calls "
           f"({', '.join(names)}), every {STEP_S:g} s; horizon {HORIZON_S:g} s, grace {GRACE_S:g} s; no clicks.")
     for title, text in paths:
-        events = cached_events(names, text, args.refresh)
-        print_table(title, names, score(names, events, args.verbose))
+        events = cached_events(names, text, args.refresh, corpus)
+        print_table(title, names, score(names, events, args.verbose, corpus))
 
 
 if __name__ == "__main__":

@@ -25,51 +25,18 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "calls"
 LABELS = ROOT / "benchmarks" / "data" / "wrapup_labels.yaml"
-CALL_DAY = date(2026, 11, 29)       # the day the labels resolve relative dates against
+
+from corpus_events import CORPUS, asr_events, reference_events  # noqa: E402  (benchmarks/)
 
 from ferryman.aftercall.scorecard import score_call  # noqa: E402
 from ferryman.aftercall.wrapup import Wrapup, draft_wrapup  # noqa: E402
-from ferryman.calls.open import open_call  # noqa: E402
 from ferryman.cases.schema import load_case_file  # noqa: E402
-from ferryman.ingest.sources import reference_finals  # noqa: E402
-from ferryman.pipeline import AudioClock  # noqa: E402
-from ferryman.replay import replay_audio  # noqa: E402
-
-
-class Events:
-    """A sink that keeps what the pipeline emits."""
-
-    def __init__(self):
-        self.events = []
-
-    async def publish(self, event) -> None:
-        self.events.append(event)
-
-
-async def reference_events(name: str) -> list:
-    """The reference turns through the pipeline, the call dated on the labels' day."""
-    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
-    pipeline = open_call(name, case, sink, AudioClock(), today=CALL_DAY)
-    await pipeline.start()
-    for final in reference_finals(CORPUS / f"{name}.json"):
-        pipeline.clock.advance(max(0.0, final.end - pipeline.clock.position))
-        await pipeline.push_transcript(final)
-    await pipeline.finish()
-    return sink.events
-
-
-async def asr_events(name: str, asr) -> list:
-    case, sink = load_case_file(CORPUS / f"{name}.json"), Events()
-    await replay_audio(CORPUS / f"{name}.flac", case, sink, asr, speed=0.0, call_id=name, today=CALL_DAY)
-    return sink.events
 
 
 def supported(line: dict, turns: list[dict], exact: bool) -> bool:

@@ -56,10 +56,14 @@ function row(c) {
     el("td", { class: "matches" }, ...turns));
 }
 
+let searches = 0;      // a slower, older answer must not overwrite the newer one
+
 async function search() {
+  const mine = ++searches;
   status("查询中…");
   try {
     const found = await api(token, `/api/records?${query()}`);
+    if (mine !== searches) return;
     terms = found.terms;
     $("records-body").replaceChildren(...(found.calls.length ? found.calls.map(row)
       : [el("tr", { class: "empty" }, el("td", { colspan: 8, text: "没有符合条件的通话" }))]));
@@ -70,7 +74,7 @@ async function search() {
     fillDispositions(found.dispositions);
     status(`共 ${found.calls.length} 通`);
   } catch (err) {
-    status(`查询失败：${err.message}`);
+    if (mine === searches) status(`查询失败：${err.message}`);
   }
 }
 
