@@ -114,7 +114,8 @@ class SimulatedFloor:
     async def agents_read_cards(self, call_id: str) -> None:
         for event in await self.events(call_id):
             if event.type == "hint" and event.severity == "critical":
-                await self.bus.append(AckEvent(call_id=call_id, hint_id=event.id, by="坐席", t=event.t + 3))
+                await self.bus.append(AckEvent(call_id=call_id, hint_id=event.id, by="坐席", t=event.t + 3,
+                                               card_code=event.code, card_t=event.t))
 
     async def confirm_promise(self, call_id: str) -> bool:
         hints = [e for e in await self.events(call_id) if e.type == "hint" and e.code == "promise_to_pay"]

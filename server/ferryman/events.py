@@ -110,6 +110,8 @@ class AckEvent(_Event):
     type: Literal["ack"] = "ack"
     hint_id: str
     by: str
+    card_code: str | None = None      # the card's code and call second: the wall matches its floor copy by them
+    card_t: float | None = None
 
 
 class CoachEvent(_Event):

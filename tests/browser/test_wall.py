@@ -78,7 +78,10 @@ class Floor:
             evidence=Evidence(channel="customer", text="你们别再打了")))
 
     async def ack(self, call_id: str, hint_id: str, t: float) -> None:
-        await self._append(AckEvent(call_id=call_id, hint_id=hint_id, by="测试坐席", t=t))
+        """As the ack route writes it: naming the card's code and call second."""
+        card = await self.bus.event(call_id, hint_id)
+        await self._append(AckEvent(call_id=call_id, hint_id=hint_id, by="测试坐席", t=t, card_code=card.code,
+                                    card_t=card.t))
 
     async def promise(self, call_id: str, amount: float, t: float) -> None:
         await self._append(PromiseEvent(call_id=call_id, status="confirmed", amount=amount, t=t,

@@ -162,8 +162,9 @@ async def acknowledge(call_id: CallIdPath, body: Ack, svc: ServicesDep, who: Age
     """The agent has seen a card; it leaves the primary slot (and the supervisor sees it was read)."""
     summary = await visible_call(svc, call_id, who)
     _live(summary)
-    await _card(svc, call_id, body.hint_id)
-    return await _append(svc, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name))
+    card = await _card(svc, call_id, body.hint_id)
+    return await _append(svc, AckEvent(call_id=call_id, t=_call_time(summary), hint_id=body.hint_id, by=who.name,
+                                       card_code=card.code, card_t=card.t))
 
 
 class Coaching(BaseModel):

@@ -7,8 +7,8 @@
                                      the floor stream id they were read at; for the wall,
                                      each call's latest cards, acknowledged cards, promise
                                      and latest call second, and the calls ended recently),
-                                     then the floor events after it (an ``ack`` also names
-                                     its card: ``card_code``, ``card_t``)
+                                     then the floor events after it (an ``ack`` names its
+                                     card's ``card_code`` and ``card_t``)
 
 The client's first message is ``{"type": "auth", "token": "..."}``; an unknown token closes the
 socket with 4401, a role or call it may not see with 4403, a token that already holds its share
@@ -29,7 +29,7 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ferryman.bus.streams import TERMINAL_STATES
-from ferryman.events import AckEvent, CallEvent, Event
+from ferryman.events import CallEvent, Event
 from ferryman.ids import loggable, valid_stream_id
 from ferryman.ingest.protocol import CloseCode, ProtocolError, check_call_id, parse_control
 from ferryman.web.auth import FOLLOW_CALL, READ_CALLS, AuthError, Principal
@@ -164,22 +164,6 @@ async def _visible(events: AsyncIterator[Event], who: Principal, owners: _CallOw
             yield event
 
 
-async def _with_cards(events: AsyncIterator[Event], bus) -> AsyncIterator[Event]:
-    """Each ``ack`` with the code and call second of the card it names (``card_code``,
-    ``card_t``): its ``hint_id`` is the card's id in the call's stream, the floor's copy of the
-    card has another, so the wall matches them on (call, code, t)."""
-    async for event in events:
-        if isinstance(event, AckEvent):
-            try:
-                card = await bus.event(event.call_id, event.hint_id)
-            except Exception as exc:       # the ack still goes out, unmatched
-                log.warning("no card for ack %s of call %s: %s", event.id, loggable(event.call_id), exc)
-                card = None
-            if card is not None and getattr(card, "code", None):
-                event = event.model_copy(update={"card_code": card.code, "card_t": card.t})
-        yield event
-
-
 async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     """Send the floor as it is now; returns the floor stream id the snapshot was read at."""
     state = ws.app.state.services
@@ -220,6 +204,5 @@ async def _floor(ws: WebSocket, who: Principal, after: str | None) -> None:
     owners = _CallOwners(ws.app.state.services.bus)
     if after is None:
         after = await _snapshot(ws, who, owners)
-    events = _with_cards(_visible(ws.app.state.services.bus.follow_floor(after), who, owners),
-                         ws.app.state.services.bus)
+    events = _visible(ws.app.state.services.bus.follow_floor(after), who, owners)
     await _send_events(ws, events, stop_at_end=False)

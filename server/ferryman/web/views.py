@@ -60,8 +60,8 @@ async def wall_state(state, who: Principal, calls: list[dict], last_id: str) -> 
 
         cards    its latest cards (hints and contact-rule cards), compact: id (the floor's),
                  call_id, type, code, severity, priority, title, t
-        acked    the cards its agent acknowledged, as [code, t] (an ack names the card by its id
-                 in the call's own stream, which is not its floor id)
+        acked    the cards its agent acknowledged, as [code, t] (an ack carries its card's code
+                 and t; an older one only the card's id in the call's own stream, looked up)
         promise  its last promise event (status confirmed/corrected/withdrawn, amount, due, t, id)
         last_t   the latest second of call time any of its floor events carried
 
@@ -96,13 +96,13 @@ async def wall_state(state, who: Principal, calls: list[dict], last_id: str) -> 
                                        for hint_id in per.get(c["call_id"], _blank())["acks"]])
     for summary in shown:
         found = per.get(summary["call_id"], _blank())
-        summary.update(cards=found["cards"][-CALL_CARDS:], acked=acked.get(summary["call_id"], []),
+        summary.update(cards=found["cards"][-CALL_CARDS:], acked=found["acked"] + acked.get(summary["call_id"], []),
                        promise=found["promise"], last_t=found["last_t"])
     return recent
 
 
 def _blank() -> dict:
-    return {"cards": [], "acks": [], "promise": None, "last_t": None}
+    return {"cards": [], "acks": [], "acked": [], "promise": None, "last_t": None}
 
 
 def _note(found: dict, entry_id: str, event: dict) -> None:
@@ -112,7 +112,9 @@ def _note(found: dict, entry_id: str, event: dict) -> None:
     kind = event.get("type")
     if kind in ("hint", "contact_rule"):
         found["cards"].append({"id": entry_id, "call_id": event["call_id"], **{k: event.get(k) for k in CARD_FIELDS}})
-    elif kind == "ack" and isinstance(event.get("hint_id"), str):
+    elif kind == "ack" and event.get("card_code"):        # the ack names its card (since issue 13)
+        found["acked"].append([event["card_code"], event.get("card_t")])
+    elif kind == "ack" and isinstance(event.get("hint_id"), str):   # an older ack: its card looked up
         found["acks"].append(event["hint_id"])
     elif kind == "promise":
         found["promise"] = {"id": entry_id, **{k: event.get(k) for k in ("status", "amount", "due", "t")}}
