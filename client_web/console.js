@@ -84,6 +84,43 @@ async function tryIt(e) {
   }
 }
 
+// --- relief policies ------------------------------------------------------------------------------
+const HARDSHIP = { job: "失业", illness: "疾病", business: "经营困难", waiting: "等待回款", cash: "资金紧张" };
+
+function policyRow(p, isNew = false) {
+  const input = (field, value) => el("input", { class: `policy-${field}`, value: value ?? "", maxlength: 200 });
+  const kinds = el("span", { class: "policy-kinds" }, ...Object.entries(HARDSHIP).map(([k, label]) => el("label", {},
+    el("input", { type: "checkbox", value: k, checked: (p.applies_to ?? []).includes(k) }), label)));
+  const row = el("tr", { "data-policy": p.id ?? "" },
+    el("td", {}, isNew ? input("id", "") : p.id), el("td", {}, input("name", p.name)), el("td", {}, kinds),
+    el("td", {}, input("condition", p.condition)), el("td", {}, input("benefit", p.benefit)),
+    el("td", {}, el("button", { type: "button", class: "link save-policy", text: isNew ? "新增" : "保存",
+                                onclick: () => savePolicy(row, isNew ? null : p.id) })));
+  return row;
+}
+
+async function savePolicy(row, id) {
+  const value = (field) => row.querySelector(`.policy-${field}`)?.value.trim();
+  const policy = { id: id ?? value("id"), name: value("name"), condition: value("condition"), benefit: value("benefit"),
+                   applies_to: [...row.querySelectorAll(".policy-kinds input:checked")].map((c) => c.value) };
+  try {
+    await api(token, `/api/policies/${encodeURIComponent(policy.id)}`, { method: "PUT", body: policy });
+    $("policy-status").textContent = `已保存「${policy.name}」，下一通电话生效。`;
+    await loadPolicies();
+  } catch (err) {
+    $("policy-status").textContent = err.status === 422 ? "未保存：请填写编号（字母数字）、名称，并至少选一种困难。"
+      : `未保存：${err.message}`;
+  }
+}
+
+async function loadPolicies() {
+  const [policies, history] = await Promise.all([api(token, "/api/policies"), api(token, "/api/policies/history")]);
+  $("policies-body").replaceChildren(...policies.map((p) => policyRow(p)), policyRow({}, true));
+  $("policy-history").replaceChildren(...(history.length ? history.slice(0, 20).map((h) => el("li", {},
+    el("span", { class: "history-head", text: `${when(h.at)} · ${h.by}` }), " ",
+    `${h.policy.name}：${h.policy.condition} → ${h.policy.benefit}`)) : [el("li", { class: "empty", text: "尚无修改" })]));
+}
+
 // --- tokens --------------------------------------------------------------------------------------
 async function loadTokens() {
   const tokens = await api(token, "/api/tokens");
@@ -126,4 +163,4 @@ $("who").textContent = `组长：${me.name}`;
 $("rule-save").addEventListener("click", save);
 $("try-form").addEventListener("submit", tryIt);
 $("token-form").addEventListener("submit", issue);
-await Promise.all([loadRules(), loadTokens()]);
+await Promise.all([loadRules(), loadTokens(), loadPolicies()]);

@@ -69,3 +69,20 @@ async def test_a_token_revoked_on_the_console_is_refused_within_a_second(browser
         assert time.monotonic() - revoked_at < 1.0, "the revoked token was still accepted after a second"
         time.sleep(0.05)
     assert console.page_errors == []
+
+
+async def test_a_lead_edits_a_relief_policy_on_the_console_and_the_change_is_logged(browser, server):
+    before = next(p for p in httpx.get(f"{server.http}/api/policies", headers=server.headers()).json()
+                  if p["id"] == "stop_interest_installment")
+    console = await open_page(browser, server, "console.html", server.token["supervisor"])
+    row = console.locator('#policies-body tr[data-policy="stop_interest_installment"]')
+    await row.locator(".policy-benefit").fill("停止计息，本金最长分36期")
+    await row.locator("button.save-policy").click()
+    await expect(console.locator("#policy-status")).to_contain_text("已保存「停息分期」")
+    await expect(console.locator("#policy-history li").first).to_contain_text("本金最长分36期")
+    after = next(p for p in httpx.get(f"{server.http}/api/policies", headers=server.headers()).json()
+                 if p["id"] == "stop_interest_installment")
+    assert after["benefit"] == "停止计息，本金最长分36期" and set(after["applies_to"]) == set(before["applies_to"])
+    httpx.put(f"{server.http}/api/policies/stop_interest_installment", json=before,
+              headers=server.headers()).raise_for_status()                    # as it was, for the other tests
+    assert console.page_errors == []

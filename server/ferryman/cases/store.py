@@ -3,6 +3,9 @@ validated on the way in and out."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import redis.asyncio as aioredis
 
 from ferryman.cases.schema import Case, Policy
@@ -48,6 +51,7 @@ class CaseStore:
 
 
 POLICIES = "policies"
+POLICY_LOG = "policies:log"          # JSON list: {policy, by, at} for every change made through the API
 LEGACY_POLICY_KEYS = "policy:*"      # one key per policy, before they moved into one hash
 
 
@@ -73,5 +77,15 @@ class PolicyStore:
         stored = await self._redis.hgetall(POLICIES)
         return [Policy.model_validate_json(stored[key]) for key in sorted(stored)]
 
-    async def put(self, policy: Policy) -> None:
-        await self._redis.hset(POLICIES, policy.id, policy.model_dump_json())
+    async def put(self, policy: Policy, by: str | None = None) -> None:
+        """Store the policy; with ``by``, the change is also logged (who, when, what it became)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(POLICIES, policy.id, policy.model_dump_json())
+        if by is not None:
+            entry = {"policy": policy.model_dump(), "by": by, "at": time.time()}
+            pipe.rpush(POLICY_LOG, json.dumps(entry, ensure_ascii=False))
+        await pipe.execute()
+
+    async def history(self) -> list[dict]:
+        """Every logged change, newest first."""
+        return [json.loads(raw) for raw in reversed(await self._redis.lrange(POLICY_LOG, 0, -1))]

@@ -79,10 +79,17 @@ async def list_policies(svc: ServicesDep, _: Reader) -> list[Policy]:
 
 
 @router.put("/policies/{policy_id}", response_model=Policy)
-async def put_policy(policy_id: str, policy: Policy, svc: ServicesDep, _: Supervisor) -> Policy:
+async def put_policy(policy_id: str, policy: Policy, svc: ServicesDep, who: Supervisor) -> Policy:
+    """Add or change a relief policy (the next calls offer it); the change is logged."""
     _id_must_match_url("id", policy.id, policy_id)
-    await svc.policies.put(policy)
+    await svc.policies.put(policy, by=who.name)
     return policy
+
+
+@router.get("/policies/history")
+async def policy_history(svc: ServicesDep, _: Supervisor) -> list[dict]:
+    """Every change made to the policies through the API, newest first: who, when, what it became."""
+    return await svc.policies.history()
 
 
 # -- calls -------------------------------------------------------------------------------------
