@@ -118,3 +118,32 @@ def test_days_are_read_in_a_time_zone_and_odd_days_are_refused(server, reviewed)
     assert listed(server, case_id=d07["case_id"], since=today, until=today, tz="UTC") == [d07["call_id"]]
     for bad in ({"until": "9999-12-31"}, {"since": "0001-01-01"}, {"tz": "Mars/Base"}):
         assert api(server, "/records", **bad).status_code == 422, bad
+
+
+def test_a_call_is_scored_when_it_ends_not_on_the_first_listing(server, corpus):
+    import json
+    import time
+
+    from ferryman.infra.redis import async_client
+
+    case = load_case_file(corpus / "d07.json")
+    call_id = f"rv-end-{uuid.uuid4().hex[:6]}"
+
+    async def scenario():
+        await put_case(server.ws, case, server.token["gateway"])
+        await stream_transcript(server.ws, call_id, case.case_id, corpus / "d07.json", server.token["gateway"],
+                                agent_id="a1")
+
+    async def cached():
+        client = async_client(server.app.state.services.embedded_redis.url)
+        try:
+            return await client.hget(f"call:{call_id}", "qa")
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    deadline = time.monotonic() + 5
+    while (qa := asyncio.run(cached())) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert qa is not None, "the ended call was not scored"                # nobody listed it yet
+    assert json.loads(qa)["score"] == api(server, f"/calls/{call_id}/scorecard").json()["total"]

@@ -114,6 +114,7 @@ class LiveCalls:
         self._on_final, self._on_redis_error = on_final, on_redis_error
         self._node_id, self._owner_alive = node_id, owner_alive
         self._calls: dict[str, LiveCall] = {}
+        self.on_ended: Callable[[str], None] | None = None    # told each call this node ended (after-call work)
         self._finishing: set[str] = set()      # ended here, last events still on their way to Redis
         self._lock = asyncio.Lock()
 
@@ -283,6 +284,8 @@ class LiveCalls:
         finally:
             self._finishing.discard(call_id)
         log.info("call %s %s (%d finals)", call_id, state, call.pipeline.final_count)
+        if self.on_ended is not None:
+            self.on_ended(call_id)
         await asyncio.to_thread(release_free_memory)   # the call's decode buffers go back to the system
 
     async def end_orphans(self) -> list[str]:

@@ -44,9 +44,11 @@ from ferryman.web.guards import BodyLimit, SecurityHeaders
 from ferryman.web.health import router as health_router
 from ferryman.web.ingest_ws import ingest_socket
 from ferryman.web.listen import listen_socket
+from ferryman.web.review import review_facts
 from ferryman.web.review import router as review_router
 from ferryman.web.services import Services
 from ferryman.web.subscribe import calls_socket, floor_socket
+from ferryman.web.views import call_summary
 
 log = logging.getLogger(__name__)
 CLIENT_DIR = PROJECT_ROOT / "client_web"
@@ -160,10 +162,33 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     metrics.watch_scheduler(asr.scheduler)
     await calls.disown_previous_life()
     await nodes.start()
-    return Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
-                    bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
-                    CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
-                    contacts, search, audio, rulebook, token_desk)
+    services = Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
+                        bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
+                        CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
+                        contacts, search, audio, rulebook, token_desk)
+    calls.on_ended = _after_call(services)
+    return services
+
+
+def _after_call(svc: Services):
+    """A call this node ended is scored now (its scorecard, disposition), so the calls page
+    finds it ready instead of scoring it on the first listing."""
+    tasks: set[asyncio.Task] = set()
+
+    async def score(call_id: str) -> None:
+        try:
+            summary = await call_summary(svc, call_id)
+            if summary is not None:
+                await review_facts(svc, summary)
+        except Exception as exc:             # the calls page scores it later
+            log.warning("call %s not scored after it ended: %s", call_id, exc)
+
+    def spawn(call_id: str) -> None:
+        task = asyncio.create_task(score(call_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return spawn
 
 
 async def _floor_chores(replayer: SpillReplayer, calls: LiveCalls, bus: EventBus, retention: Retention,
