@@ -23,9 +23,35 @@ async function loadRules() {
   choose(current ?? files[0].file);
 }
 
+// cards.yaml also as a form: one card's title and suggested line at a time
+async function loadCardForm() {
+  const cards = await api(token, "/api/rulebook/cards");
+  $("card-list").replaceChildren(...cards.map((c) => {
+    const title = el("input", { class: "card-title-input", value: c.title, maxlength: 60, "aria-label": `${c.code} 标题` });
+    const line = el("textarea", { class: "card-suggestion-input", rows: 2, maxlength: 300, "aria-label": `${c.code} 建议话术` });
+    line.value = c.suggestion;
+    const item = el("li", { "data-code": c.code },
+      el("span", { class: `badge ${c.severity}`, text: c.code }), title, line,
+      el("button", { type: "button", class: "link save-card", text: "保存这张卡片", onclick: async () => {
+        try {
+          const saved = await api(token, `/api/rulebook/cards/${c.code}`, { method: "PUT",
+            body: { title: title.value.trim(), suggestion: line.value.trim() } });
+          drafts.delete("cards.yaml");
+          await loadRules();
+          $("rule-status").textContent = `已保存为版本 ${saved.version}（卡片 ${c.code}），下一通电话生效。`;
+        } catch (err) {
+          $("rule-status").textContent = err.status === 422 ? `未保存：规则有误（${err.detail}）` : `未保存：${err.message}`;
+        }
+      } }));
+    return item;
+  }));
+}
+
 function choose(file) {
   if (current) drafts.set(current, $("rule-text").value);
   current = file;
+  $("card-form").hidden = file !== "cards.yaml";
+  if (file === "cards.yaml") loadCardForm();
   const f = files.find((x) => x.file === file);
   document.querySelectorAll(".rule-tab").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.file === file)));
   $("rule-text").value = drafts.get(file) ?? f.text;

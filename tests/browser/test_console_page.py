@@ -52,6 +52,24 @@ async def test_a_lead_edits_a_suggested_line_and_the_next_calls_card_uses_it(bro
     assert console.page_errors == [] and agent.page_errors == []
 
 
+async def test_a_lead_changes_one_cards_line_in_the_form(browser, server, corpus, package_rules):
+    console = await open_page(browser, server, "console.html", server.token["supervisor"])
+    card = console.locator('#card-list li[data-code="escalation"]')
+    await expect(card.locator(".card-suggestion-input")).to_have_value(re.compile(re.escape(OLD_LINE)))
+    await card.locator(".card-suggestion-input").fill(f"先共情：“{NEW_LINE}”")
+    await card.locator("button.save-card").click()
+    await expect(console.locator("#rule-status")).to_contain_text("卡片 escalation")
+    await expect(console.locator("#rule-text")).to_have_value(re.compile("# The hint cards"))   # comments kept
+    agent = await open_page(browser, server, "agent.html", server.token["agent"])
+    await expect(agent.locator("#status")).to_contain_text("等待来电")
+    case = load_case_file(corpus / "d01.json")
+    async with TurnCall(server, f"cf-{uuid.uuid4().hex[:8]}", case_id=case.case_id, agent_id="a1") as call:
+        await call.say("customer", "又是你们催收的吧？天天打电话烦不烦！")
+        await expect(agent.locator('.card[data-code="escalation"], #older [data-code="escalation"]').first
+                     ).to_contain_text(NEW_LINE)
+    assert console.page_errors == [] and agent.page_errors == []
+
+
 async def test_a_token_revoked_on_the_console_is_refused_within_a_second(browser, server):
     console = await open_page(browser, server, "console.html", server.token["supervisor"])
     await console.locator("#token-role").select_option("agent")

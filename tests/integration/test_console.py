@@ -81,3 +81,18 @@ def test_tokens_are_issued_listed_and_a_revoked_one_is_refused_within_a_second(s
     config_id = next(t["id"] for t in listed.values() if t["source"] == "config")
     assert api(server, "PATCH", f"/tokens/{config_id}", json={"expires": None}).status_code == 409
     assert api(server, "GET", "/tokens", role="agent").status_code == 403
+
+
+def test_one_cards_wording_is_changed_through_the_form_keeping_the_rest_of_the_file(server, corpus, cards):
+    wordings = {c["code"]: c for c in api(server, "GET", "/rulebook/cards").json()}
+    assert OLD_LINE in wordings["escalation"]["suggestion"]
+    saved = api(server, "PUT", "/rulebook/cards/escalation", json={"suggestion": f"先共情：“{NEW_LINE}”"})
+    assert saved.status_code == 200, saved.text
+    text = saved.json()["text"]
+    assert f"先共情：“{NEW_LINE}”" in text and "# The hint cards" in text            # the lead's comments kept
+    changed = [a for a, b in zip(text.splitlines(), cards.splitlines()) if a != b]
+    assert len(text.splitlines()) == len(cards.splitlines()) and len(changed) == 1     # that line alone
+    assert NEW_LINE in escalation_suggestion(server, corpus)
+    assert api(server, "PUT", "/rulebook/cards/no_such_card", json={"title": "x"}).status_code == 422
+    for broken in ("{score", "{score.__class__}"):                           # would fail (or leak) mid-call
+        assert api(server, "PUT", "/rulebook/cards/escalation", json={"title": broken}).status_code == 422

@@ -6,12 +6,14 @@ stops start-up with the file and the field named, instead of silently dropping a
 
 from __future__ import annotations
 
+import json
+import string
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ferryman.cases.schema import Policy
 from ferryman.hints.matching import Negation, Phonetics, PhraseSet
@@ -63,6 +65,20 @@ class CardWording(_Strict):
     title: str
     detail: str
     suggestion: str
+
+    @field_validator("title", "detail", "suggestion")
+    @classmethod
+    def _template(cls, text: str) -> str:
+        """{fields} are plain names the engine fills (a missing one stays empty); a broken brace or
+        an attribute or index inside one would fail, or leak, mid-call."""
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"{exc} in {text!r} (write {{{{ and }}}} for a literal brace)") from None
+        for name in names:
+            if not name.isidentifier():
+                raise ValueError(f"{{{name}}} in {text!r}: a field is a plain name such as {{topic}}")
+        return text
 
 
 class Card(CardWording):
@@ -265,3 +281,30 @@ def _compiled(overrides: tuple[tuple[str, str], ...]) -> Rules:
             return Rules(directory)
         except RulesError as exc:            # name the file, not the temporary directory
             raise RulesError(str(exc).replace(f"{directory}/", "")) from None
+
+
+CARD_TEXT_FIELDS = ("title", "detail", "suggestion")
+
+
+def with_card_wording(cards_yaml: str, code: str, wording: dict[str, str]) -> str:
+    """``cards.yaml``'s text with one card's title / detail / suggestion replaced, every other
+    line (the lead's comments included) as it was. A field the card's block lacks is added
+    under its code; ``RulesError`` when the code is not in the file."""
+    unknown = sorted(set(wording) - set(CARD_TEXT_FIELDS))
+    if unknown:
+        raise RulesError(f"cards.yaml: a card's wording is {', '.join(CARD_TEXT_FIELDS)}, not {', '.join(unknown)}")
+    lines = cards_yaml.splitlines()
+    head = next((i for i, line in enumerate(lines) if line.rstrip() == f"  {code}:"), None)
+    if head is None:
+        raise RulesError(f"cards.yaml: no card {code}")
+    end = next((i for i in range(head + 1, len(lines)) if lines[i].strip() and not lines[i].startswith("    ")),
+               len(lines))
+    for field, value in wording.items():
+        line = f"    {field}: {json.dumps(value, ensure_ascii=False)}"       # a JSON string is a YAML scalar
+        at = next((i for i in range(head + 1, end) if lines[i].startswith(f"    {field}:")), None)
+        if at is None:
+            lines.insert(head + 1, line)
+            end += 1
+        else:
+            lines[at] = line
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ferryman.hints.learned.dataset import default_case
 from ferryman.hints.learned.trial import try_sentence
-from ferryman.hints.rules import EDITABLE, RulesError, rules_with
+from ferryman.hints.rules import CARD_TEXT_FIELDS, EDITABLE, RulesError, rules_with, with_card_wording
 from ferryman.ids import AgentIdField
 from ferryman.settings import AccessGrant
 from ferryman.web.api import Supervisor
@@ -70,6 +70,34 @@ async def roll_back(file: str, body: RollBack, svc: ServicesDep, who: Supervisor
         return await svc.rulebook.roll_back(_editable(file), body.version, who.name)
     except KeyError as exc:
         raise HTTPException(404, str(exc)) from None
+    except RulesError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/rulebook/cards")
+async def card_wordings(svc: ServicesDep, _: Supervisor) -> list[dict]:
+    """Each card's wording in force (title, detail, suggested line), for the console's form."""
+    cards = (await svc.rulebook.rules()).cards
+    return [{"code": code, "severity": card.severity, **{f: getattr(card, f) for f in CARD_TEXT_FIELDS}}
+            for code, card in cards.items()]
+
+
+class CardWordingEdit(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=60)
+    detail: str | None = Field(None, min_length=1, max_length=300)
+    suggestion: str | None = Field(None, min_length=1, max_length=300)
+    note: str = Field("", max_length=200)
+
+
+@router.put("/rulebook/cards/{code}")
+async def save_card_wording(code: str, body: CardWordingEdit, svc: ServicesDep, who: Supervisor) -> dict:
+    """One card's wording changed in ``cards.yaml`` (every other line, comments included, kept),
+    as a new version of the file: validated, used by the next calls."""
+    wording = {f: v for f, v in body.model_dump(include=set(CARD_TEXT_FIELDS)).items() if v is not None}
+    text, _ = await svc.rulebook.text("cards.yaml")
+    try:
+        edited = with_card_wording(text, code, wording)
+        return await svc.rulebook.save("cards.yaml", edited, who.name, body.note or f"修改卡片 {code} 的话术")
     except RulesError as exc:
         raise HTTPException(422, str(exc)) from None
 
