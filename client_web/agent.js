@@ -370,19 +370,19 @@ async function showWrapup() {
   $("wrapup").classList.toggle("saved", Boolean(w.saved));
   const noDay = !w.saved && w.promise?.amount && !w.promise?.due && w.promise?.date_text;
   $("wrapup-status").textContent = w.saved ? "小结已保存。" : "系统已根据通话内容起草，请核对修改后保存。" +
-    (noDay ? `客户说“${w.promise.date_text}”还款，请填写具体还款日期。` : "");
+    (noDay ? `客户说“${w.promise.date_text}”还款：能约定具体日期就填上；不填则按客户原话保存（不按日期跟进）。` : "");
 }
 
 $("wrapup-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const amount = Number($("wrapup-amount").value), due = $("wrapup-due").value;
-  if ((amount > 0) !== Boolean(due)) {
-    $("wrapup-status").textContent = "请同时填写承诺金额和还款日期（没有承诺则都清空）。";
+  if (!(amount > 0) && due) {
+    $("wrapup-status").textContent = "填写了还款日期但没有金额：请填写承诺金额（没有承诺则都清空）。";
     return;
   }
   const body = {
     disposition: $("wrapup-disposition").value,
-    promise: amount > 0 && due ? { amount, due } : null,
+    promise: amount > 0 ? { amount, due: due || null } : null,      // no day: kept as the customer said it
     summary: $("wrapup-summary").value.split("\n").map((line) => line.trim()).filter(Boolean),
     situation: call.wrapup.situation.map((line) => line.text),
   };

@@ -133,6 +133,8 @@ def test_a_registered_complaint_holds_contact_until_a_supervisor_releases_it(ser
     assert api(server, "POST", f"/cases/{case_id}/complaint/release").status_code == 404    # nothing to release
     assert api(server, "PUT", f"/cases/{case_id}/complaint", role="gateway",
                json={"note": "客户向银保监会投诉"}).status_code == 201
+    again = api(server, "PUT", f"/cases/{case_id}/complaint", json={"note": "另一条"})
+    assert again.json()["note"] == "客户向银保监会投诉"                 # one still holding is kept as registered
     held, registered = register(server, case_id)
     assert [b["rule"] for b in registered["contact_rules"]] == ["complaint_hold"]
     assert "银保监会" in registered["contact_rules"][0]["detail"]
@@ -144,6 +146,9 @@ def test_a_registered_complaint_holds_contact_until_a_supervisor_releases_it(ser
     again, registered = register(server, case_id)
     assert registered["contact_rules"] == []
     assert contact_cards(place(server, again, ("agent", "您好。"))) == []
+    assert api(server, "POST", f"/cases/{case_id}/complaint/release").json()["released_by"] == "张组长"   # once
+    renewed = api(server, "PUT", f"/cases/{case_id}/complaint", json={"note": "再次投诉"}).json()
+    assert renewed["note"] == "再次投诉" and renewed["released_at"] is None          # a new complaint holds again
 
 
 def test_the_rules_are_validated_and_only_a_supervisor_changes_them(server, rules):

@@ -164,3 +164,14 @@ def test_calls_are_exported_as_jsonl_and_csv_and_agents_get_only_their_own(serve
     own = [json.loads(line)["call_id"] for line in api(server, "GET", "/export/calls",
                                                        params={"since": today}).text.splitlines()]
     assert mine in own and theirs not in own                                   # an agent: their own calls
+
+
+def test_a_promise_without_a_calendar_day_is_saved_as_said(server, corpus):
+    call_id = transcribed_call(server, corpus, "d04")
+    saved = api(server, "PUT", f"/calls/{call_id}/wrapup",
+                json={"disposition": "promise_to_pay", "summary": ["客户说发工资后还款。"],
+                      "promise": {"amount": 3000, "due": None}})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["promise"]["amount"] == 3000 and saved.json()["promise"]["due"] is None
+    ledger = api(server, "GET", f"/calls/{call_id}/promises").json()
+    assert ledger[-1]["amount"] == 3000 and ledger[-1]["due"] is None and ledger[-1]["status"] == "corrected"

@@ -167,6 +167,13 @@ def debtor_today(rules: ContactRules, case_timezone: str | None) -> date:
     return datetime.now(debtor_zone(rules, case_timezone)).date()
 
 
+def days_span(first: date | None, last: date | None, tz: ZoneInfo) -> tuple[float | None, float | None]:
+    """The first and last epoch second of the days ``first``..``last`` (inclusive) in ``tz``."""
+    start = datetime.combine(first, time(), tz).timestamp() if first else None
+    end = datetime.combine(last + timedelta(days=1), time(), tz).timestamp() - 0.001 if last else None
+    return start, end
+
+
 def local_day(placed_at: datetime, tz: ZoneInfo) -> tuple[date, float, float]:
     """The debtor's local date of ``placed_at`` and its first and last epoch second."""
     day = placed_at.astimezone(tz).date()

@@ -58,6 +58,28 @@ return 0
 """
 
 
+# Complaints change in one step each, so a registration and a release at the same moment cannot
+# overwrite each other.
+_REGISTER = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['released_at'] == cjson.null then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return ARGV[1]
+"""
+_RELEASE = """
+local current = redis.call('GET', KEYS[1])
+if not current then return false end
+local complaint = cjson.decode(current)
+if complaint['released_at'] ~= cjson.null then return current end
+complaint['released_at'] = tonumber(ARGV[1])
+complaint['released_by'] = ARGV[2]
+complaint['release_note'] = ARGV[3]
+local updated = cjson.encode(complaint)
+redis.call('SET', KEYS[1], updated, 'EX', ARGV[4])
+return updated
+"""
+
+
 def contacts_key(case_id: str) -> str:
     return f"contacts:{case_id}"
 
@@ -118,20 +140,16 @@ class ContactLog:
         return Complaint.model_validate_json(raw) if raw else None
 
     async def register_complaint(self, case_id: str, by: str, note: str = "") -> Complaint:
+        """A complaint on the case; one still holding is kept as it was (its date and note)."""
         complaint = Complaint(registered_at=time.time(), registered_by=by, note=note)
-        await self._redis.set(complaint_key(case_id), complaint.model_dump_json(), ex=self._keep_s)
-        return complaint
+        kept = await self._redis.eval(_REGISTER, 1, complaint_key(case_id), complaint.model_dump_json(), self._keep_s)
+        return Complaint.model_validate_json(kept)
 
     async def release_complaint(self, case_id: str, by: str, note: str = "") -> Complaint | None:
-        """A supervisor lets the case be contacted again (the complaint stays on record)."""
-        complaint = await self.complaint(case_id)
-        if complaint is None:
-            return None
-        if complaint.holds:
-            complaint = complaint.model_copy(update={"released_at": time.time(), "released_by": by,
-                                                     "release_note": note})
-            await self._redis.set(complaint_key(case_id), complaint.model_dump_json(), ex=self._keep_s)
-        return complaint
+        """A supervisor lets the case be contacted again (the complaint stays on record); None
+        when the case has no complaint. Read and written in one step (a script)."""
+        released = await self._redis.eval(_RELEASE, 1, complaint_key(case_id), time.time(), by, note, self._keep_s)
+        return Complaint.model_validate_json(released) if released else None
 
     async def local_today(self, case: Case | None = None) -> date:
         """Today in the debtor's time zone (the case's, else the rules'): what "明天" and "due

@@ -14,6 +14,7 @@ from ferryman.aftercall.export import call_record, csv_text, jsonl
 from ferryman.aftercall.followup import SETTLED, case_follow_ups
 from ferryman.aftercall.wrapup import Line, Wrapup, WrapupPromise, draft_wrapup, load_wrapup_rules
 from ferryman.bus.streams import TERMINAL_STATES
+from ferryman.calls.contact import days_span, zone
 from ferryman.ids import CallIdPath, CaseIdPath, IdField
 from ferryman.web.api import Agent, CaseWriter, Reader, Supervisor, promise_status, record_promise, visible_call
 from ferryman.web.services import Services, ServicesDep
@@ -40,7 +41,8 @@ async def get_wrapup(call_id: CallIdPath, svc: ServicesDep, who: Reader) -> dict
 
 class PromiseEdit(BaseModel):
     amount: float = Field(gt=0, le=10_000_000)
-    due: date
+    due: date | None = Field(None, description="None: the customer named no calendar day (\"发工资后\"); "
+                                                "kept as said, not followed up by date")
 
 
 class WrapupEdit(BaseModel):
@@ -83,7 +85,7 @@ async def _settle_promise(svc: Services, summary: dict, draft: Wrapup, body: Wra
         if drafted is not None and summary["case_id"]:
             await record_promise(svc, summary, None, None, None, by)
         return None
-    amount, due = body.promise.amount, body.promise.due.isoformat()
+    amount, due = body.promise.amount, body.promise.due.isoformat() if body.promise.due else None
     unchanged = drafted is not None and drafted.status != "captured" and drafted.amount is not None \
         and abs(drafted.amount - amount) <= 0.005 and drafted.due == due
     captured = drafted.model_dump() if drafted is not None and drafted.status == "captured" else None
@@ -206,12 +208,18 @@ EXPORT_MAX_CALLS = 10_000
 @router.get("/export/calls")
 async def export_calls(svc: ServicesDep, who: Reader, since: date, until: date | None = None,
                        fmt: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
-                       agent_id: str | None = None) -> Response:
-    """Calls that started between ``since`` and ``until`` (inclusive, the server's dates) as JSONL
-    (everything kept of each) or CSV (a row each); an agent gets only their own calls."""
-    until = until or date.today()
-    first = datetime.combine(since, datetime.min.time()).timestamp()
-    last = datetime.combine(until + timedelta(days=1), datetime.min.time()).timestamp()
+                       agent_id: str | None = None, tz: str | None = None) -> Response:
+    """Calls that started between ``since`` and ``until`` (inclusive, days in ``tz``, by default
+    the contact rules' zone) as JSONL (everything kept of each) or CSV (a row each); an agent gets
+    only their own calls."""
+    try:
+        zone_of_days = zone(tz or (await svc.contacts.rules()).timezone)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    until = until or datetime.now(zone_of_days).date()
+    if not (date(2000, 1, 1) <= since <= until <= date(2100, 1, 1)):
+        raise HTTPException(422, "since must come before until, both between 2000 and 2100")
+    first, last = days_span(since, until, zone_of_days)
     records = []
     for call_id in await svc.bus.calls_between(first, last, EXPORT_MAX_CALLS):
         summary = await call_summary(svc, call_id)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
@@ -22,7 +21,7 @@ from ferryman.aftercall.scorecard import RUBRIC_FILE, Scorecard, score_call
 from ferryman.aftercall.search import SearchHit, SearchQuery, SearchResults, query_terms
 from ferryman.aftercall.wrapup import RULES_FILE, Wrapup, draft_wrapup, load_wrapup_rules
 from ferryman.bus.streams import TERMINAL_STATES
-from ferryman.calls.contact import zone
+from ferryman.calls.contact import days_span, zone
 from ferryman.events import Event
 from ferryman.ids import CallIdPath
 from ferryman.records.summaries import call_key, events_key
@@ -68,17 +67,9 @@ class Filters(BaseModel):
         return value
 
 
-def _day_bounds(filters: Filters, tz: ZoneInfo) -> tuple[float | None, float | None]:
-    """The first and last epoch second of the filter's days, in ``tz``."""
-    first = datetime.combine(filters.since, time(), tz).timestamp() if filters.since else None
-    last = datetime.combine(filters.until + timedelta(days=1), time(), tz).timestamp() - 0.001 \
-        if filters.until else None
-    return first, last
-
-
 async def _search_query(svc: Services, filters: Filters, who: Principal, limit: int) -> SearchQuery:
     tz = zone(filters.tz or (await svc.contacts.rules()).timezone)
-    since, until = _day_bounds(filters, tz)
+    since, until = days_span(filters.since, filters.until, tz)
     return SearchQuery(text=filters.q, agent_id=filters.agent_id, case_id=filters.case_id, code=filters.code,
                        since=since, until=until, limit=limit,
                        agent_scope=who.agent_id if who.role == "agent" else None)
