@@ -450,7 +450,7 @@ function onCallEvent(event) {
 }
 
 async function openCall(summary) {
-  call?.socket.stop();
+  call?.socket?.stop();          // (no socket yet if that call was still loading its brief)
   call = { id: summary.call_id, summary, board: new CardBoard(labels.card_policy ?? {}), coaching: [],
            promiseHint: null, ended: false };
   transcript.clear();
@@ -462,7 +462,9 @@ async function openCall(summary) {
   $("mood").replaceChildren(moodMeter(null, null));
   shownKey = shownListKey = null;
   renderHints();
+  const opening = call;
   await loadBrief(summary);
+  if (call !== opening) return;  // another call came in while the brief loaded: that one is shown
   call.socket = new Subscription(`/ws/calls/${encodeURIComponent(summary.call_id)}`, token, {
     onEvent: onCallEvent,
     onStatus: (state, reason) => {

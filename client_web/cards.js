@@ -136,7 +136,10 @@ export class CardBoard {
     for (let i = this.groups.length - 1; i >= 0 && !group; i--) {
       const g = this.groups[i];
       if (g.code !== card.code || subjectOf(g.lead) !== subjectOf(card)) continue;
-      if (g.members.some((m) => sameUtterance(m, card)) || Math.abs(card.t - g.lead.t) <= p.merge_window_s) group = g;
+      if (g.members.some((m) => this.acked.has(m.id))) continue;     // read already: a new raise is news
+      // the window runs from the group's first card, so a topic raised again and again still
+      // comes back as a card of its own
+      if (g.members.some((m) => sameUtterance(m, card)) || Math.abs(card.t - g.members[0].t) <= p.merge_window_s) group = g;
     }
     if (group) {
       group.members.push(card);
@@ -154,7 +157,8 @@ export class CardBoard {
   }
 
   // Why the group is no longer the card for `now` ({state, since}), or {state: "live"}.
-  stateOf(group, now) {
+  // `quiet`: only a card that could be primary (a critical one) supersedes another.
+  stateOf(group, now, quiet = false) {
     const p = this.policy, lead = group.lead, T = lead.t;
     if (group.members.some((m) => this.acked.has(m.id))) return { state: "acked" };
     if (group.code === "promise_to_pay") {
@@ -190,7 +194,7 @@ export class CardBoard {
     }
     if (group.code !== "contact_rule") {
       const newer = this.groups.filter((g) => g !== group && g.code !== "contact_rule"
-        && g.members[0].t > T + p.same_turn_s && g.members[0].t <= now);
+        && g.members[0].t > T + p.same_turn_s && g.members[0].t <= now && (!quiet || g.lead.severity === "critical"));
       if (newer.length) {
         const first = Math.min(...newer.map((g) => g.members[0].t));
         const since = lead.severity === "critical" ? Math.max(first, T + p.critical_min_show_s) : first;
@@ -203,7 +207,7 @@ export class CardBoard {
   // Every group with its state at `now`, newest first, and the primary one.
   // `quiet`: only critical cards may be primary (the others are still tracked and retired).
   view(now, { quiet = false } = {}) {
-    const groups = this.groups.filter((g) => g.lead.t <= now).map((g) => ({ ...g, ...this.stateOf(g, now) }));
+    const groups = this.groups.filter((g) => g.lead.t <= now).map((g) => ({ ...g, ...this.stateOf(g, now, quiet) }));
     groups.sort((a, b) => b.lead.t - a.lead.t);
     const live = groups.filter((g) => g.state === "live" && (!quiet || g.lead.severity === "critical"));
     const primary = live.reduce((best, g) => {

@@ -17,7 +17,7 @@ export function readToken() {
 // What a person reads when the server refuses (the server's own detail is English, for
 // developers: it goes to the console, not on the page).
 const REFUSAL = {
-  401: "令牌无效或已过期，请重新登录", 403: "无权执行此操作", 404: "未找到", 409: "通话状态已变化（可能已结束）",
+  401: "令牌无效或已过期，请重新登录", 403: "无权执行此操作", 404: "未找到", 409: "当前状态不允许此操作（例如通话已结束）",
   413: "内容过大", 422: "输入有误，请检查后重试", 429: "请求过多，请稍后再试",
 };
 

@@ -48,7 +48,8 @@ async function loadCardForm() {
 }
 
 function choose(file) {
-  if (current) drafts.set(current, $("rule-text").value);
+  // keep what was being typed when switching files (not when the same file is reloaded after a save)
+  if (current && current !== file) drafts.set(current, $("rule-text").value);
   current = file;
   $("card-form").hidden = file !== "cards.yaml";
   if (file === "cards.yaml") loadCardForm();
@@ -187,6 +188,7 @@ async function issue(e) {
 
 $("who").textContent = `组长：${me.name}`;
 $("rule-save").addEventListener("click", save);
+$("rule-default").addEventListener("click", () => rollBack(current, 0));
 $("try-form").addEventListener("submit", tryIt);
 $("token-form").addEventListener("submit", issue);
 await Promise.all([loadRules(), loadTokens(), loadPolicies()]);

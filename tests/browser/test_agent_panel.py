@@ -100,6 +100,13 @@ async def test_the_card_policy_module_retires_merges_and_ranks_cards(browser, se
     # quiet mode: only critical cards may be primary
     assert (await board([card("w", 5, "escalation", "warning", 2)], 6, quiet=True))["primary"] is None
     assert (await board([card("w", 5, "escalation", "warning", 2)], 6))["primary"] == "w"
+    # ... and a card quiet mode hides does not push a critical one off the top
+    assert (await board([family, plan], 17, quiet=True))["primary"] == "a"
+    # a topic raised again after its card was read comes back as a card of its own
+    again = [family, {"type": "ack", "hint_id": "a", "t": 11},
+             card("a2", 17, "avoid_topic", "critical", 1, utterance=3, data={"topic": "家人", "words": ["家里人"]})]
+    reraised = await board(again, 17)
+    assert reraised["primary"] == "a2" and reraised["members"]["a2"] == ["a2"]
     # the policy comes from labels.json: a team lead's numbers win
     assert (await board([family, plan], 16.5, policy={"critical_min_show_s": 30}))["primary"] == "a"
 

@@ -191,14 +191,14 @@ def _category(hint: HintEvent) -> str:
     return hint.title.split("：", 1)[-1] if "：" in hint.title else "有困难"
 
 
-def _flashpoints(call: CallEvents, case: Case | None, rules: WrapupRules) -> list[Line]:
+def _flashpoints(call: CallEvents, case: Case | None, rules: WrapupRules, hint_rules=None) -> list[Line]:
     """Topics the customer flared up at that the case does not list: for each escalation card,
     the first topic concept named in the customer's turn, else in the agent's turn before it
     (a word the case's own topics already cover proposes nothing)."""
     from ferryman.hints.rules import load_rules
     from ferryman.hints.topics import concept_for
 
-    hint_rules = load_rules()
+    hint_rules = hint_rules or load_rules()
     covered = set()
     for topic in case.sensitive_topics if case else []:
         concept = concept_for(hint_rules, topic)
@@ -234,16 +234,17 @@ def _topic_named(text: str, hint_rules, never: list[str]) -> tuple[str, str] | N
 
 
 def draft_wrapup(call_id: str, events: list[Event], case: Case | None, agent_id: str | None = None,
-                 rules: WrapupRules | None = None, case_id: str | None = None) -> Wrapup:
+                 rules: WrapupRules | None = None, case_id: str | None = None, hint_rules=None) -> Wrapup:
     """The wrap-up of a call from its events (in stream order). ``case_id``: the call's case when
-    the case itself is gone (expired) — the wrap-up still belongs to it."""
+    the case itself is gone (expired) — the wrap-up still belongs to it; ``hint_rules``: the hint
+    rules in force (a team lead's topic concepts), else the package's."""
     rules = rules or load_wrapup_rules()
     call = CallEvents(events)
     promise = _promise(call)
     disposition = _disposition(call, promise, rules)
     topics = list(dict.fromkeys(h.data.get("topic") for h in call.hints.get("avoid_topic", []) if h.data.get("topic")))
     known = set(case.sensitive_topics) if case else set()
-    flashpoints = [line for line in _flashpoints(call, case, rules) if line.text not in topics]
+    flashpoints = [line for line in _flashpoints(call, case, rules, hint_rules) if line.text not in topics]
     return Wrapup(
         call_id=call_id, case_id=case.case_id if case else case_id, agent_id=agent_id,
         disposition=disposition, disposition_label=rules.dispositions[disposition], promise=promise,

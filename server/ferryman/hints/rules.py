@@ -72,12 +72,14 @@ class CardWording(_Strict):
         """{fields} are plain names the engine fills (a missing one stays empty); a broken brace or
         an attribute or index inside one would fail, or leak, mid-call."""
         try:
-            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text)
+                      if name is not None]
         except ValueError as exc:
             raise ValueError(f"{exc} in {text!r} (write {{{{ and }}}} for a literal brace)") from None
-        for name in names:
-            if not name.isidentifier():
-                raise ValueError(f"{{{name}}} in {text!r}: a field is a plain name such as {{topic}}")
+        for name, spec, conversion in fields:
+            if not name.isidentifier() or spec or conversion:
+                raise ValueError(f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                                 f"in {text!r}: a field is a plain name such as {{topic}}, no format")
         return text
 
 

@@ -30,6 +30,7 @@ class TokenDesk:
     def __init__(self, client: aioredis.Redis, book: TokenBook):
         self._redis, self._book = client, book
         self._seen: str | None = None
+        self._syncing = asyncio.Lock()
 
     async def issue(self, grant: AccessGrant, by: str) -> str:
         token = secrets.token_urlsafe(24)
@@ -46,10 +47,6 @@ class TokenDesk:
         record = {**json.loads(raw), "grant": json.loads(grant.model_dump_json())}
         await self._change(lambda pipe: pipe.hset(ISSUED, digest, json.dumps(record, ensure_ascii=False)))
 
-    async def records(self) -> tuple[dict[str, dict], dict[str, dict]]:
-        issued, revoked = await asyncio.gather(self._redis.hgetall(ISSUED), self._redis.hgetall(REVOKED))
-        return ({d: json.loads(v) for d, v in issued.items()}, {d: json.loads(v) for d, v in revoked.items()})
-
     async def _change(self, stage) -> None:
         pipe = self._redis.pipeline(transaction=True)
         stage(pipe)
@@ -58,12 +55,19 @@ class TokenDesk:
         await self.sync()                     # this node at once; the others within SYNC_S
 
     async def sync(self) -> None:
-        version = await self._redis.get(VERSION)
-        if version == self._seen:
-            return
-        issued, revoked = await self.records()
-        self._book.apply_console({d: AccessGrant.model_validate(r["grant"]) for d, r in issued.items()}, set(revoked))
-        self._seen = version
+        """This node's book as Redis has it: one sync at a time (an older snapshot never lands
+        after a newer one), the version and the tokens read in one transaction."""
+        async with self._syncing:
+            if await self._redis.get(VERSION) == self._seen:
+                return
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(VERSION)
+            pipe.hgetall(ISSUED)
+            pipe.hgetall(REVOKED)
+            version, issued, revoked = await pipe.execute()
+            self._book.apply_console({d: AccessGrant.model_validate(json.loads(r)["grant"]) for d, r in issued.items()},
+                                     set(revoked))
+            self._seen = version
 
     async def run(self) -> None:
         """Keep this node's book in step with the floor's (a background task)."""

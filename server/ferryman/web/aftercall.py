@@ -26,6 +26,7 @@ router = APIRouter(prefix="/api")
 async def _draft(svc: Services, summary: dict) -> Wrapup:
     case = await svc.cases.get(summary["case_id"]) if summary["case_id"] else None
     return draft_wrapup(summary["call_id"], await svc.bus.history(summary["call_id"]), case, summary["agent_id"],
+                        hint_rules=await svc.rulebook.rules(),
                         case_id=summary["case_id"])
 
 

@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, asr=None) -> FastAPI:
             await svc.bus.close_clients(keep=svc.redis)
             await svc.redis.aclose()
             await svc.audio_redis.aclose()
+            await svc.tap_redis.aclose()
             if svc.embedded_redis:
                 await asyncio.to_thread(svc.embedded_redis.stop)
 
@@ -128,7 +129,10 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     client = async_client(url, settings.redis_connections)
     readers = async_client(url, settings.redis_stream_readers)
     writer = async_client(url, settings.redis_connections, retries=0)
-    audio = async_client(url, settings.redis_connections, decode=False)    # listen-in: bytes, not text
+    # listen-in (bytes, not text): the calls' taps publish through one pool, the listeners'
+    # pub/sub connections come from another, so listeners never starve the publishing
+    taps = async_client(url, settings.redis_connections, decode=False)
+    audio = async_client(url, settings.redis_connections, decode=False)
     policies = PolicyStore(client)
     rulebook = RuleBook(client)
     token_desk = TokenDesk(client, tokens)
@@ -156,7 +160,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     calls = LiveCalls(bus, policies, asr, settings.data_dir / "spill", settings.reconnect_grace_s, admission,
                       on_final=metrics.final_observer(), on_redis_error=metrics.redis_errors.inc,
                       node_id=settings.node_name(), owner_alive=nodes.alive, contact_check=contacts.check,
-                      audio_tap=lambda call_id: AudioTap(audio, call_id), rules=rulebook.rules,
+                      audio_tap=lambda call_id: AudioTap(taps, call_id), rules=rulebook.rules,
                       local_today=contacts.local_today)
     metrics.watch_calls(lambda: len(calls), capacity)
     metrics.watch_scheduler(asr.scheduler)
@@ -165,7 +169,7 @@ async def _start_services(settings: Settings, metrics: Metrics, asr=None) -> Ser
     services = Services(settings, tokens, metrics, client, embedded, CaseStore(client, retention.seconds), policies,
                         bus, promises, asr, calls, nodes, SocketQuota(settings.max_sockets_per_token),
                         CallRegistry(client, settings.registration_ttl_s), CaseHistory(client, retention.seconds),
-                        contacts, search, audio, rulebook, token_desk)
+                        contacts, search, audio, taps, rulebook, token_desk)
     calls.on_ended = _after_call(services)
     return services
 

@@ -44,14 +44,16 @@ async def listen_socket(ws: WebSocket, call_id: str) -> None:
 async def _listen(ws: WebSocket, who: Principal, call_id: str, started_at: float) -> None:
     svc = ws.app.state.services
     pubsub = svc.audio_redis.pubsub()
-    await pubsub.subscribe(audio_channel(call_id))
-    await svc.redis.set(listening_key(call_id), who.name, ex=LISTENER_TTL_S)
-    await _record(ws, call_id, started_at, "started", who)
-    try:
+    recorded = False
+    try:                           # whatever fails from here on, the pub/sub connection goes back
+        await pubsub.subscribe(audio_channel(call_id))
+        await svc.redis.set(listening_key(call_id), who.name, ex=LISTENER_TTL_S)
+        await _record(ws, call_id, started_at, "started", who)
+        recorded = True
         await _forward(ws, pubsub, call_id)
     finally:
         await pubsub.aclose()
-        if (await svc.bus.call_info(call_id)).get("state") not in TERMINAL_STATES:
+        if recorded and (await svc.bus.call_info(call_id)).get("state") not in TERMINAL_STATES:
             await _record(ws, call_id, started_at, "stopped", who)
 
 
@@ -66,7 +68,8 @@ async def _forward(ws: WebSocket, pubsub, call_id: str) -> None:
             await ws.send_bytes(message["data"])
         if loop.time() - refreshed >= REFRESH_S:
             refreshed = loop.time()
-            await svc.redis.expire(listening_key(call_id), LISTENER_TTL_S)
+            # SET, not EXPIRE: a key that lapsed while a send was stuck comes back
+            await svc.redis.set(listening_key(call_id), "1", ex=LISTENER_TTL_S)
             if (await svc.bus.call_info(call_id)).get("state") in TERMINAL_STATES:
                 await ws.close(CloseCode.NORMAL, "call ended")
                 return

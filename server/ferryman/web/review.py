@@ -130,7 +130,8 @@ def _keeps(filters: Filters, row: dict) -> bool:
 async def _scored(svc: Services, summary: dict, events: list[Event]) -> tuple[Scorecard, Wrapup]:
     """The call's scorecard and its wrap-up as drafted from the same events."""
     case = await svc.cases.get(summary["case_id"]) if summary["case_id"] else None
-    draft = draft_wrapup(summary["call_id"], events, case, summary["agent_id"], case_id=summary["case_id"])
+    draft = draft_wrapup(summary["call_id"], events, case, summary["agent_id"], case_id=summary["case_id"],
+                         hint_rules=await svc.rulebook.rules())
     return score_call(events, case), draft
 
 

@@ -50,7 +50,8 @@ class Services:
     history: CaseHistory
     contacts: ContactLog
     search: SearchIndex
-    audio_redis: aioredis.Redis       # replies as bytes: listen-in audio
+    audio_redis: aioredis.Redis       # replies as bytes: the listeners' pub/sub connections
+    tap_redis: aioredis.Redis         # the calls' audio taps publish through this one
     rulebook: RuleBook
     token_desk: TokenDesk
 

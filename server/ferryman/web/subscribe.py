@@ -171,7 +171,8 @@ async def _snapshot(ws: WebSocket, who: Principal, owners: _CallOwners) -> str:
     alerts = [e for e in recent if e.type in ("hint", "contact_rule", "coach") and await owners.visible(who, e)]
     alerts = alerts[-SNAPSHOT_ALERTS:]
     calls = await visible_live_calls(state, who)
-    recent = await wall_state(state, who, calls, last)      # cards, acks, promises; the recently ended
+    # the wall's extras (cards, acks, promises; the recently ended): not for an agent's panel
+    recent = await wall_state(state, who, calls, last) if who.role == "supervisor" else []
     # alerts may come from calls that have ended since: name their people too
     alert_calls = {}
     for call_id in dict.fromkeys(e.call_id for e in alerts):
