@@ -45,7 +45,7 @@ export async function api(token, path, { method = "GET", body } = {}) {
 // goes back to the sign-in form, which says why in Chinese.
 export const PAGE_ROLES = { "agent.html": ["agent"], "supervisor.html": ["supervisor"],
                             "calls.html": ["agent", "supervisor"], "console.html": ["supervisor"] };
-const ROLE_LABEL = { agent: "坐席", supervisor: "组长", gateway: "网关" };
+export const ROLE_LABEL = { agent: "坐席", supervisor: "组长", gateway: "网关" };
 
 export function refusalFor(page, me) {
   if (!me) return "令牌无效或已过期，请重新输入。";
@@ -72,7 +72,9 @@ export async function enterAs(page) {
   const refusal = refusalFor(page, me);
   if (refusal) {
     if (!me) sessionStorage.removeItem(TOKEN_KEY);
-    location.replace(`index.html#refused=${encodeURIComponent(refusal)}`);
+    // the sign-in page words the reason itself (it shows no text handed to it in a URL)
+    const why = new URLSearchParams(me ? { refused: "role", role: me.role, page } : { refused: "token" });
+    location.replace(`index.html#${why}`);
     return new Promise(() => {});        // the page stops here while the browser navigates
   }
   return { token, me };

@@ -1,12 +1,14 @@
 // The sign-in form: the token is checked against the page's role before leaving this page (a
 // wrong token stays here with the reason in Chinese) and travels in the fragment, never to the
 // server's logs.
-import { refusalFor, whoIs } from "./common.js";
+import { PAGE_ROLES, ROLE_LABEL, refusalFor, whoIs } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
-const said = new URLSearchParams(location.hash.slice(1)).get("refused");
-if (said) {
-  $("refusal").textContent = said;
+const why = new URLSearchParams(location.hash.slice(1));
+if (why.get("refused")) {
+  const role = why.get("role");
+  $("refusal").textContent = why.get("refused") === "role" && role in ROLE_LABEL && why.get("page") in PAGE_ROLES
+    ? refusalFor(why.get("page"), { role }) : refusalFor(null, null);
   history.replaceState(null, "", location.pathname);
 }
 
