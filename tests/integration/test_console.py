@@ -117,3 +117,29 @@ def test_a_stored_version_that_no_longer_loads_does_not_stop_calls(server, corpu
     asyncio.run(plant())
     assert OLD_LINE in escalation_suggestion(server, corpus)                 # the call ran, on the package's cards
     assert api(server, "GET", "/rulebook/cards").status_code == 200
+
+
+def test_a_revoked_gateway_token_ends_the_stream_it_has_open(server, corpus):
+    import websockets
+
+    case = load_case_file(corpus / "d01.json")
+    api(server, "PUT", f"/cases/{case.case_id}", json=case.model_dump(mode="json")).raise_for_status()
+    issued = api(server, "POST", "/tokens", json={"role": "gateway", "name": "旧网关"}).json()
+    call_id = f"rv-gw-{uuid.uuid4().hex[:6]}"
+
+    async def scenario():
+        async with websockets.connect(f"{server.ws}/ws/ingest/{call_id}") as ws:
+            await ws.send(json.dumps({"type": "start", "token": issued["token"], "source": "transcript",
+                                      "case_id": case.case_id, "agent_id": "a1"}))
+            assert json.loads(await ws.recv())["type"] == "started"
+            await ws.send(json.dumps({"type": "turn", "channel": "agent", "text": "您好。", "start": 0, "end": 1},
+                                     ensure_ascii=False))
+            assert api(server, "DELETE", f"/tokens/{issued['id']}").status_code == 200
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            return "still open"
+
+    assert asyncio.run(scenario()) == 4401                      # the open stream is ended, not just new ones
+    assert api(server, "GET", f"/calls/{call_id}").json()["state"] in ("ended", "dropped")

@@ -185,6 +185,9 @@ class Connection:
     def __init__(self, services: "Services"):
         self.services = services
         self.feed: CallFeed | None = None
+        # the gateway token it authenticated with (None: a PBX that signs instead, or AudioSocket's
+        # network ACL): re-checked while it streams, so a revoked token ends its open call too
+        self.token: str | None = None
 
     @property
     def idle_s(self) -> float:
@@ -218,6 +221,25 @@ class Connection:
             await self.feed.close(dropped=dropped, detail=detail)
 
 
+TOKEN_CHECK_S = 1.0
+
+
+async def _while_token_valid(connection: Connection, converse: Callable[[Connection], Awaitable[None]]) -> None:
+    """``converse(connection)``, ended with 4401 once the token it authenticated with is revoked
+    or expires (checked every ``TOKEN_CHECK_S``)."""
+    talk = asyncio.ensure_future(converse(connection))
+    try:
+        while not (await asyncio.wait({talk}, timeout=TOKEN_CHECK_S))[0]:
+            token = connection.token
+            if token is not None and not connection.services.tokens.allows(token, ("gateway",)):
+                raise ProtocolError(CloseCode.UNAUTHENTICATED, "access token revoked or expired")
+        talk.result()
+    finally:
+        if not talk.done():
+            talk.cancel()
+            await asyncio.gather(talk, return_exceptions=True)
+
+
 async def run_connection(name: str, connection: Connection, converse: Callable[[Connection], Awaitable[None]],
                          reply_error: Callable[[ProtocolError], Awaitable[None]],
                          close: Callable[[int, str], Awaitable[None]],
@@ -230,7 +252,7 @@ async def run_connection(name: str, connection: Connection, converse: Callable[[
     ``on_ended`` says goodbye after a normal end, before the close."""
     dropped, detail = False, None
     try:
-        await converse(connection)
+        await _while_token_valid(connection, converse)
     except ProtocolError as exc:
         log.info("%s: closing %d: %s", name, exc.code, loggable(exc.reason, 200))
         detail = exc.reason

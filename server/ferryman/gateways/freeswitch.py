@@ -133,6 +133,7 @@ async def freeswitch_socket(ws: WebSocket) -> None:
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
 
     async def converse(call: Connection) -> None:
+        call.token = token
         first = await receive(ws, settings.start_timeout_s)
         meta = parse_metadata(first.get("text"), dict(ws.query_params))   # no metadata: audio comes first
         call_id, channels = await _call_and_channels(call, meta, settings.freeswitch_left)

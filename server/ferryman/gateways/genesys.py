@@ -537,6 +537,7 @@ async def genesys_socket(ws: WebSocket) -> None:
     session = AudioHookSession(ws.headers.get("audiohook-session-id"), ws.headers.get("audiohook-organization-id"))
 
     async def converse(call: Connection) -> None:
+        call.token = ws.headers.get("x-api-key")
         outlet = CallOutlet()
         try:
             await _converse(call, outlet)

@@ -412,6 +412,8 @@ async def twilio_socket(ws: WebSocket) -> None:
         start, params = await _await_start(ws, settings.start_timeout_s)
         started = time.monotonic()
         _check_start_token(ws, params)
+        if ws.app.state.services.settings.twilio_auth_token is None:    # a token, not a signature
+            call.token = ws.query_params.get("token") or params.token
         stream = StreamFeed(*await _open(call, start, params), start, settings.max_frame_bytes, started)
         while True:
             try:

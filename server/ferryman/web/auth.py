@@ -173,6 +173,14 @@ class TokenBook:
             raise AuthError(403, f"role '{grant.role}' may not do this (needs {' or '.join(allowed)})")
         return Principal(grant.role, grant.agent_id, grant.name or grant.agent_id or grant.role, token_id)
 
+    def allows(self, token: str, roles: Iterable[Role]) -> bool:
+        """Is ``token`` (still) good for one of ``roles``: known, not revoked, not expired?"""
+        try:
+            self.authenticate(token, roles)
+        except AuthError:
+            return False
+        return True
+
     def still_valid(self, who: Principal) -> bool:
         """Is the token behind an open socket still in the book, unexpired, with the same grant?"""
         self.refresh()

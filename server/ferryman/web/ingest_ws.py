@@ -79,6 +79,7 @@ async def ingest_socket(ws: WebSocket, call_id: str) -> None:
     async def converse(connection: Connection) -> None:
         check_call_id(call_id)
         start = await _receive_start(ws, app.settings.start_timeout_s)
+        connection.token = start.token
         feed = await connection.open(call_id, tuple(start.channel_names), start.encoding,  # type: ignore[arg-type]
                                      start.sample_rate or ASR_RATE, start.case_id, start.agent_id,
                                      case_optional=False, resends=True, source=start.source,
