@@ -48,11 +48,6 @@ def encode_chunk(channel: Channel, t: float, samples_16k: np.ndarray) -> bytes:
     return _HEADER.pack(CHANNELS.index(channel), t) + pcm.tobytes()
 
 
-def decode_chunk(data: bytes) -> tuple[Channel, float, np.ndarray]:
-    index, t = _HEADER.unpack_from(data)
-    return CHANNELS[index], t, np.frombuffer(data[_HEADER.size:], dtype="<i2")
-
-
 class AudioTap:
     """Sees every channel's audio of one live call (``tap(channel, t, samples)``) and publishes
     it while someone listens."""
